@@ -1,0 +1,278 @@
+"""The executor: runs a joint forward+backward graph op by op on torch tensors.
+
+No torch.autograd: the backward pass is the symbolic gradient graph built by
+:func:`symbol.gradient`, executed with the kernel table. Every entry (node output) is written by
+its kernel into a buffer chosen once at bind time, so a training step allocates nothing beyond
+operator workspace.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from symbol import Symbol, SymbolError
+from symbol.gradient import JointGraph, gradient
+from symbol.graph import Entry, Node, output_name
+from symbol.infer_shape import infer_shape, infer_type
+
+from .kernels import KERNELS, Kernel, KernelContext
+
+__all__ = ["Executor", "ExecutorError", "GRAD_REQS"]
+
+log = logging.getLogger(__name__)
+GRAD_REQS = ("write", "add", "null")
+_TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
+                 "bfloat16": torch.bfloat16, "int64": torch.int64, "int32": torch.int32,
+                 "bool": torch.bool, "uint8": torch.uint8}
+
+
+class ExecutorError(SymbolError):
+    """Binding or running failed because of what the caller gave (shapes, names, order)."""
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """The torch dtype for a dtype name (``'float32'``)."""
+    try:
+        return _TORCH_DTYPES[name]
+    except KeyError:
+        raise ExecutorError(f"unsupported dtype '{name}' (supported: "
+                            f"{', '.join(_TORCH_DTYPES)})") from None
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """The dtype name of a torch dtype."""
+    for k, v in _TORCH_DTYPES.items():
+        if v == dtype:
+            return k
+    raise ExecutorError(f"unsupported dtype {dtype}")
+
+
+@dataclass(frozen=True, eq=False)
+class _Step:
+    """One op call, resolved at bind time."""
+
+    node: Node
+    kernel: Kernel
+    ctx: KernelContext
+    ins: list[torch.Tensor]
+    outs: list[torch.Tensor | None]
+
+
+class Executor:
+    """A bound network (MXNet ``Executor``). Create it with ``Symbol.simple_bind`` or ``bind``.
+
+    Attributes:
+        arg_dict: argument name -> tensor (inputs and parameters).
+        grad_dict: argument name -> gradient tensor, for arguments whose grad_req is not null.
+        aux_dict: auxiliary state name -> tensor (batch-norm moving statistics).
+        outputs: the symbol's output tensors, valid after :meth:`forward`.
+        joint: the joint forward+backward graph being executed.
+        kernel_calls: op name -> number of kernel calls so far (for tests and profiling).
+    """
+
+    def __init__(self, symbol: Symbol, device: torch.device,
+                 arg_dict: dict[str, torch.Tensor], grad_dict: dict[str, torch.Tensor],
+                 aux_dict: dict[str, torch.Tensor], grad_req: Mapping[str, str]) -> None:
+        self.symbol, self.device = symbol, device
+        self.arg_dict, self.grad_dict, self.aux_dict = arg_dict, grad_dict, aux_dict
+        self.grad_req = dict(grad_req)
+        wrt = [a for a in symbol.list_arguments() if self.grad_req.get(a, "null") != "null"]
+        self.joint: JointGraph = gradient(symbol.graph, wrt)
+        self.shapes, self.dtypes = self._infer()
+        self.state: dict[str, Any] = {"is_train": False, "step": 0,
+                                      "seed": int(torch.randint(0, 2**31 - 1, ()).item())}
+        self.kernel_calls: Counter[str] = Counter()
+        self._buffers = self._allocate()
+        self._forward_steps, self._backward_steps = self._compile()
+        self.outputs = [self._buffers[e] for e in self.joint.forward_outputs]
+        variables = {v.name: v for v in self.joint.graph.inputs}
+        # a head gradient nobody reads (no argument needs a gradient) is not in the graph
+        self._head_grads = {name: self._buffers[Entry(variables[name], 0)]
+                            for name in self.joint.head_grads if name in variables}
+        self._trained_forward = False
+
+    # -- bind-time work -------------------------------------------------------------------------
+    def _infer(self) -> tuple[dict[Entry, Any], dict[Entry, str | None]]:
+        g = self.joint.graph
+        bound = {**self.arg_dict, **self.aux_dict}
+        known: dict[str, Any] = {k: tuple(v.shape) for k, v in bound.items()}
+        fwd = infer_shape(self.symbol.graph, known)
+        for name, e in zip(self.joint.head_grads, self.joint.forward_outputs, strict=True):
+            if name is not None:
+                known[name] = fwd[e]
+        shapes = infer_shape(g, known)
+        missing = [output_name(e) for e, s in shapes.items() if s is None]
+        if missing:
+            raise ExecutorError("cannot infer the shape of " + ", ".join(missing[:8])
+                                + (" ..." if len(missing) > 8 else "")
+                                + "; give the input shapes to simple_bind")
+        dtypes = infer_type(g, {k: dtype_name(v.dtype) for k, v in bound.items()},
+                            default=dtype_name(self._float_dtype()))
+        return shapes, dtypes
+
+    def _float_dtype(self) -> torch.dtype:
+        for t in self.arg_dict.values():
+            if t.is_floating_point():
+                return t.dtype
+        return torch.float32
+
+    def _new_buffer(self, e: Entry) -> torch.Tensor:
+        return torch.empty(self.shapes[e], dtype=torch_dtype(self.dtypes[e] or "float32"),
+                           device=self.device)
+
+    def _allocate(self) -> dict[Entry, torch.Tensor]:
+        """One buffer per entry (no memory sharing); gradients written straight into grad_dict."""
+        buffers: dict[Entry, torch.Tensor] = {}
+        for v in self.joint.graph.inputs:
+            e = Entry(v, 0)
+            bound = self.arg_dict.get(v.name, self.aux_dict.get(v.name))
+            if bound is None:  # a head gradient
+                bound = self._new_buffer(e).fill_(1)
+            buffers[e] = bound
+        owned: set[Entry] = set()
+        for name, e in zip(self.joint.wrt, self.joint.grad_outputs, strict=True):
+            if (self.grad_req[name] == "write" and not e.node.is_variable and e not in owned
+                    and e not in self.joint.forward_outputs):
+                buffers[e] = self.grad_dict[name]
+                owned.add(e)
+        for node in self.joint.graph.nodes:
+            for i in range(node.num_outputs):
+                e = Entry(node, i)
+                if e not in buffers:
+                    buffers[e] = self._new_buffer(e)
+        self._owned = owned
+        return buffers
+
+    def _compile(self) -> tuple[list[_Step], list[_Step]]:
+        g = self.joint.graph
+        forward_nodes = {n for n in _ancestors(self.joint.forward_outputs) if not n.is_variable}
+        used = _consumers(g.nodes, g.outputs)
+        index = g.node_index
+        fwd: list[_Step] = []
+        bwd: list[_Step] = []
+        for node in g.nodes:
+            kernel = KERNELS[node.op]
+            ctx = KernelContext(node.name, node.params, index[node], self.state)
+            ins = [self._buffers[e] for e in node.inputs]
+            outs: list[torch.Tensor | None] = []
+            for i in range(node.num_outputs):
+                e = Entry(node, i)
+                keep = not node.opdef.is_backward or e in used
+                outs.append(self._buffers[e] if keep else None)
+            (fwd if node in forward_nodes else bwd).append(_Step(node, kernel, ctx, ins, outs))
+        return fwd, bwd
+
+    # -- running --------------------------------------------------------------------------------
+    def _run(self, steps: Sequence[_Step]) -> None:
+        calls = self.kernel_calls
+        for s in steps:
+            s.kernel(s.ctx, s.ins, s.outs)
+            calls[s.node.op] += 1
+
+    def forward(self, is_train: bool = False, **inputs: Any) -> list[torch.Tensor]:
+        """Run the forward part; ``inputs`` are copied into ``arg_dict`` first.
+
+        Args:
+            is_train: training mode (batch statistics, dropout, moving-average updates).
+            **inputs: argument name -> array (torch tensor or numpy).
+
+        Returns:
+            ``self.outputs``.
+        """
+        for name, value in inputs.items():
+            if name not in self.arg_dict:
+                raise ExecutorError(f"forward: '{name}' is not an argument (arguments: "
+                                    f"{', '.join(self.arg_dict)})")
+            _assign(self.arg_dict[name], value, name)
+        self.state["is_train"] = bool(is_train)
+        if is_train:
+            self.state["step"] += 1
+        with torch.no_grad():
+            self._run(self._forward_steps)
+        self._trained_forward = bool(is_train)
+        return self.outputs
+
+    def backward(self, out_grads: Any = None) -> None:
+        """Run the backward part and fill ``grad_dict`` according to ``grad_req``.
+
+        Args:
+            out_grads: head gradients, one per output (a tensor for a single output); loss
+                outputs ignore theirs. Default: ones.
+        """
+        if not self._trained_forward:
+            raise ExecutorError("backward() needs a preceding forward(is_train=True)")
+        self._set_head_grads(out_grads)
+        with torch.no_grad():
+            self._run(self._backward_steps)
+            for name, e in zip(self.joint.wrt, self.joint.grad_outputs, strict=True):
+                src, dst = self._buffers[e], self.grad_dict[name]
+                if self.grad_req[name] == "add":
+                    dst.add_(src)
+                elif e not in self._owned:
+                    dst.copy_(src)
+
+    def _set_head_grads(self, out_grads: Any) -> None:
+        if out_grads is None:
+            grads: list[Any] = [None] * len(self.outputs)
+        elif isinstance(out_grads, (torch.Tensor, np.ndarray)):
+            grads = [out_grads]
+        else:
+            grads = list(out_grads)
+        if len(grads) != len(self.outputs):
+            raise ExecutorError(f"backward: {len(grads)} out_grads for {len(self.outputs)} "
+                                "outputs")
+        for name, g in zip(self.joint.head_grads, grads, strict=True):
+            if name not in self._head_grads:
+                continue
+            if g is None:
+                self._head_grads[name].fill_(1)
+            else:
+                _assign(self._head_grads[name], g, name)
+
+    # -- reporting ------------------------------------------------------------------------------
+    def debug_str(self) -> str:
+        """The executed graph, one node per line with output shapes, then the allocation total."""
+        from symbol.graph import format_node
+        lines = [f"Symbol outputs: {', '.join(self.symbol.list_outputs())}"]
+        for node in self.joint.graph.nodes:
+            shapes = ", ".join(str(self.shapes[Entry(node, i)]) for i in range(node.num_outputs))
+            lines.append(f"{format_node(node)}  -> {shapes}")
+        total = sum(t.numel() * t.element_size() for e, t in self._buffers.items()
+                    if not e.node.is_variable and e not in self._owned)
+        lines.append(f"Total {total / 2**20:.0f} MB allocated")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"<Executor {len(self.joint.graph.nodes)} ops on {self.device}: "
+                f"{', '.join(self.symbol.list_outputs())}>")
+
+
+def _assign(dst: torch.Tensor, value: Any, name: str) -> None:
+    src = torch.as_tensor(value)
+    if tuple(src.shape) != tuple(dst.shape):
+        raise ExecutorError(f"'{name}' has shape {tuple(dst.shape)}, got an array of shape "
+                            f"{tuple(src.shape)}")
+    dst.copy_(src)
+
+
+def _ancestors(entries: Sequence[Entry]) -> set[Node]:
+    seen: set[Node] = set()
+    stack = [e.node for e in entries]
+    while stack:
+        n = stack.pop()
+        if n not in seen:
+            seen.add(n)
+            stack.extend(e.node for e in n.inputs)
+    return seen
+
+
+def _consumers(nodes: Sequence[Node], outputs: Sequence[Entry]) -> set[Entry]:
+    used = set(outputs)
+    for n in nodes:
+        used.update(n.inputs)
+    return used

@@ -1,0 +1,131 @@
+"""Kernels for the loss family (see ``symbol/ops/loss.py``).
+
+Softmax gradients are computed on a ``(A, C, B)`` view of the probabilities with the class axis
+in the middle and labels viewed as ``(A, B)``: ``(N, C*...)`` by default, ``(rows, C)`` with
+``preserve_shape``, ``(N, C, rest)`` with ``multi_output``. Labels are class indices stored as
+floats (MXNet); converting them to an index tensor is operator workspace.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+
+from .context import KernelContext
+
+__all__ = ["KERNELS"]
+
+aten = torch.ops.aten
+T = torch.Tensor
+
+
+def _class_view(params: Mapping[str, Any], t: T) -> T:
+    """``t`` (data-shaped) viewed as ``(A, C, B)`` with the class axis in the middle."""
+    if params["multi_output"]:
+        return t.view(t.shape[0], t.shape[1], -1)
+    if params["preserve_shape"]:
+        return t.view(-1, t.shape[-1], 1)
+    return t.view(t.shape[0], -1, 1)
+
+
+def _add_at_label(g: T, label: T, value: float) -> None:
+    """``g[a, label[a, b], b] += value`` on an ``(A, C, B)`` tensor, labels ``(A, B)``."""
+    idx = label.reshape(g.shape[0], 1, g.shape[2]).long()
+    g.scatter_add_(1, idx, torch.full((), value, dtype=g.dtype, device=g.device).expand(
+        idx.shape))
+
+
+def softmax_output(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
+    """Softmax along the class axis; may run in place (the declared pair (data, output))."""
+    x, y = ins[0], outs[0]
+    aten._softmax.out(_class_view(ctx.params, x), 1, False, out=_class_view(ctx.params, y))
+
+
+def softmax_output_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) -> None:
+    """dx = (y - q) * grad_scale / norm, q the (smoothed) one-hot label; reads y and label.
+
+    Workspace: the index tensor, a row mask with use_ignore, the valid count.
+    """
+    y, label = ins
+    dx = outs[0]
+    if dx is None:
+        return
+    p = ctx.params
+    if dx.data_ptr() != y.data_ptr():
+        dx.copy_(y)
+    g = _class_view(p, dx)
+    lab = label.reshape(g.shape[0], g.shape[2])
+    keep = lab != p["ignore_label"]
+    safe = torch.where(keep, lab, 0) if p["use_ignore"] else lab
+    alpha, classes = p["smooth_alpha"], g.shape[1]
+    if alpha > 0:
+        # q = 1 - alpha on the label's class, alpha / (C - 1) elsewhere
+        off = alpha / (classes - 1) if classes > 1 else 0.0
+        g.sub_(off)
+        _add_at_label(g, safe, -(1.0 - alpha - off))
+    else:
+        _add_at_label(g, safe, -1.0)
+    if p["use_ignore"]:
+        g.mul_(keep.unsqueeze(1))
+    _normalize(g, p["grad_scale"], p["normalization"], g.shape[0], keep)
+
+
+def _normalize(g: T, scale: float, norm: str, batch: int, valid: T | None) -> None:
+    """``g *= scale / n``, n = 1, ``batch`` or the number of true ``valid`` (at least 1).
+
+    The valid count stays on the device: no host synchronisation.
+    """
+    if norm == "valid":
+        assert valid is not None
+        g.div_(valid.sum().clamp_min(1))
+    elif norm == "batch":
+        g.div_(max(batch, 1))
+    g.mul_(scale)
+
+
+def cross_entropy(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
+    """sum_n -log softmax(x)[n, label_n] = sum_n logsumexp(x[n]) - x[n, label_n].
+
+    The logsumexp form needs O(N) workspace (two length-N vectors and the index), where
+    gathering from log_softmax(x) would need an (N, C) one.
+    """
+    x, label = ins
+    lse = torch.logsumexp(x, 1)
+    lse.sub_(x.gather(1, label.long().unsqueeze(1)).squeeze(1))
+    torch.sum(lse, 0, keepdim=True, out=outs[0])
+
+
+def cross_entropy_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) -> None:
+    """dx = (softmax(x) - onehot(label)) * dy."""
+    dy, x, label = ins
+    dx = outs[0]
+    if dx is None:
+        return
+    aten._softmax.out(x, 1, False, out=dx)
+    _add_at_label(dx.unsqueeze(2), label, -1.0)
+    dx.mul_(dy)
+
+
+def make_loss(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
+    if outs[0].data_ptr() != ins[0].data_ptr():
+        outs[0].copy_(ins[0])
+
+
+def make_loss_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) -> None:
+    """dx = grad_scale / norm everywhere. The output is read only with normalization='valid'."""
+    dx = outs[0]
+    if dx is None:
+        return
+    p = ctx.params
+    norm = p["normalization"]
+    valid = torch.gt(ins[0], p["valid_thresh"]) if norm == "valid" else None
+    dx.fill_(1)
+    _normalize(dx, p["grad_scale"], norm, dx.shape[0] if dx.dim() else 1, valid)
+
+
+KERNELS = {
+    "SoftmaxOutput": softmax_output, "_backward_SoftmaxOutput": softmax_output_backward,
+    "softmax_cross_entropy": cross_entropy,
+    "_backward_softmax_cross_entropy": cross_entropy_backward,
+    "MakeLoss": make_loss, "_backward_MakeLoss": make_loss_backward,
+}

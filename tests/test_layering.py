@@ -1,0 +1,51 @@
+"""Import boundaries: symbol <- optim <- executor, and no torch below the executor."""
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ALLOWED = {"symbol": {"numpy", "lark"}, "optim": {"numpy", "symbol"},
+           "executor": {"numpy", "torch", "symbol", "optim", "tqdm", "matplotlib"}}
+
+
+def imported_top_levels(pkg: str) -> dict[str, set[str]]:
+    """Top-level module names imported (absolute imports) by each file of ``pkg``."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / pkg).rglob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+@pytest.mark.parametrize("pkg", sorted(ALLOWED))
+def test_package_imports_only_what_its_layer_allows(pkg):
+    for path, names in imported_top_levels(pkg).items():
+        extra = names - set(sys.stdlib_module_names) - {pkg, "__future__"} - ALLOWED[pkg]
+        assert not extra, f"{path} imports {sorted(extra)}, not allowed in {pkg}/"
+
+
+def test_checker_catches_a_forbidden_import(tmp_path, monkeypatch):
+    # The check must be able to fail: a stub optim/ importing torch is flagged.
+    (tmp_path / "optim").mkdir()
+    (tmp_path / "optim" / "bad.py").write_text("import torch\nfrom symbol import graph\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    names = imported_top_levels("optim")["optim/bad.py"]
+    assert names - ALLOWED["optim"] - set(sys.stdlib_module_names) == {"torch"}
+
+
+def test_symbol_and_optim_import_without_torch():
+    # Run in a fresh interpreter where importing torch fails.
+    import subprocess
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import symbol, optim, symbol.ops\nprint('ok')")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0 and "ok" in res.stdout, res.stderr
