@@ -83,6 +83,7 @@ class Executor:
         self.grad_req = dict(grad_req)
         wrt = [a for a in symbol.list_arguments() if self.grad_req.get(a, "null") != "null"]
         self.joint: JointGraph = gradient(symbol.graph, wrt)
+        self.joint.graph.verify()
         self.shapes, self.dtypes = self._infer()
         self.state: dict[str, Any] = {"is_train": False, "step": 0,
                                       "seed": int(torch.randint(0, 2**31 - 1, ()).item())}

@@ -49,3 +49,12 @@ def test_symbol_and_optim_import_without_torch():
             "import symbol, optim, symbol.ops\nprint('ok')")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0 and "ok" in res.stdout, res.stderr
+
+
+def test_symbol_and_optim_tests_pass_without_torch():
+    import subprocess
+    code = ("import sys; sys.modules['torch'] = None\nimport pytest\n"
+            "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'tests/symbol', "
+            "'tests/optim']))")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import executor  # noqa: F401
-from examples import lstm, mlp, resnet
+from examples import lstm, mlp, resnet, torch_reference
 from executor import initialize
 
 RTOL, ATOL = 1e-6, 1e-9
@@ -58,39 +58,14 @@ def test_mlp_matches_torch():
     _compare_grads(exe, p, F.cross_entropy(logits, p["softmax_label"].long(), reduction="sum"))
 
 
-def _bn(x, p, aux, name, fix_gamma, eps=2e-5):
-    gamma = None if fix_gamma else p[name + "_gamma"]
-    return F.batch_norm(x, None, None, gamma, p[name + "_beta"], training=True, eps=eps)
-
-
-def _resnet_ref(p, aux, units, filters):
-    x = _bn(p["data"], p, aux, "bn_data", True)
-    x = F.conv2d(x, p["conv0_weight"], padding=1)
-    for i, n in enumerate(units):
-        for j in range(n):
-            name = f"stage{i + 1}_unit{j + 1}"
-            stride = 1 if i == 0 or j > 0 else 2
-            a1 = torch.relu(_bn(x, p, aux, name + "_1_bn", False))
-            c1 = F.conv2d(a1, p[name + "_1_conv_weight"])
-            a2 = torch.relu(_bn(c1, p, aux, name + "_2_bn", False))
-            c2 = F.conv2d(a2, p[name + "_2_conv_weight"], stride=stride, padding=1)
-            a3 = torch.relu(_bn(c2, p, aux, name + "_3_bn", False))
-            c3 = F.conv2d(a3, p[name + "_3_conv_weight"])
-            sc = x if j > 0 else F.conv2d(a1, p[name + "_sc_weight"], stride=stride)
-            x = c3 + sc
-    x = torch.relu(_bn(x, p, aux, "bn1", False))
-    x = x.mean((2, 3))
-    return F.linear(x, p["fc1_weight"], p["fc1_bias"])
-
-
 def test_small_preactivation_resnet_matches_torch():
     units, filters = (2, 2, 2), (8, 16, 32, 64)
     net = resnet.get_symbol(num_classes=10, units=units, filter_list=filters,
                             image_shape=(3, 32, 32))
-    exe, p, aux = _bind(net, 1, data=(4, 3, 32, 32))
+    exe, p, _ = _bind(net, 1, data=(4, 3, 32, 32))
     exe.forward(is_train=True)
     exe.backward()
-    logits = _resnet_ref(p, aux, units, filters)
+    logits = torch_reference.resnet_logits(p, units, (3, 32, 32))
     torch.testing.assert_close(exe.outputs[0], logits.softmax(1), rtol=RTOL, atol=ATOL)
     _compare_grads(exe, p, F.cross_entropy(logits, p["softmax_label"].long(), reduction="sum"))
     # moving statistics were updated once, MXNet style (momentum 0.9, biased batch variance)
@@ -98,24 +73,6 @@ def test_small_preactivation_resnet_matches_torch():
     m = x.mean((0, 2, 3))
     torch.testing.assert_close(exe.aux_dict["bn_data_moving_mean"], 0.1 * m, rtol=RTOL,
                                atol=ATOL)
-
-
-def _lstm_ref(p, steps, layers):
-    c = [p[f"l{i}_init_c"] for i in range(layers)]
-    h = [p[f"l{i}_init_h"] for i in range(layers)]
-    losses = []
-    for t in range(steps):
-        x = F.linear(p[f"t{t}_data"], p["embed_weight"])
-        for i in range(layers):
-            g = (F.linear(x, p[f"l{i}_i2h_weight"], p[f"l{i}_i2h_bias"])
-                 + F.linear(h[i], p[f"l{i}_h2h_weight"], p[f"l{i}_h2h_bias"]))
-            ig, it, fg, og = g.chunk(4, dim=1)
-            c[i] = torch.sigmoid(fg) * c[i] + torch.sigmoid(ig) * torch.tanh(it)
-            h[i] = torch.sigmoid(og) * torch.tanh(c[i])
-            x = h[i]
-        logits = F.linear(x, p["cls_weight"], p["cls_bias"])
-        losses.append(F.cross_entropy(logits, p[f"t{t}_label"].long(), reduction="sum"))
-    return losses
 
 
 def test_two_layer_unrolled_lstm_matches_torch():
@@ -127,7 +84,7 @@ def test_two_layer_unrolled_lstm_matches_torch():
     exe, p, _ = _bind(net, 2, **shapes)
     outs = exe.forward(is_train=True)
     exe.backward()
-    losses = _lstm_ref(p, steps, layers)
+    losses = torch_reference.lstm_losses(p, steps, layers)
     for got, want in zip(outs, losses, strict=True):
         torch.testing.assert_close(got, want.reshape(1), rtol=RTOL, atol=ATOL)
     _compare_grads(exe, p, sum(losses))

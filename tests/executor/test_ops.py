@@ -28,3 +28,8 @@ def test_sweep_covers_every_op():
         covered.update(n.op for n in gradient(s.graph, wrt).graph.nodes)
     missing = sorted(set(OPS) - covered)
     assert not missing, f"ops without a sweep case: {missing}"
+
+
+def test_every_op_has_a_kernel_and_every_kernel_an_op():
+    from executor.kernels import KERNELS
+    assert set(OPS) == set(KERNELS)

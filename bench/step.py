@@ -1,0 +1,99 @@
+"""Time one training step (forward + backward) of our executor against torch eager + autograd.
+
+    python bench/step.py                       # small ResNet on CPU (prints JSON)
+    python bench/step.py --net resnet50 --ctx cuda --batch 32
+
+Both sides run the same network (``examples.resnet`` and ``examples.torch_reference``) on the
+same device and dtype (float32); the reported time is the median over ``--steps`` steps after
+``--warmup`` steps. torch eager uses ``F.batch_norm`` with running statistics, ReLU, conv2d.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import executor  # noqa: E402,F401
+from examples import resnet, torch_reference  # noqa: E402
+from executor import initialize, resolve_device  # noqa: E402
+
+NETS = {
+    "small": dict(units=(2, 2, 2), filter_list=(16, 64, 128, 256), image_shape=(3, 32, 32)),
+    "resnet50": dict(units=resnet.UNITS[50], filter_list=(64, 256, 512, 1024, 2048),
+                     image_shape=(3, 224, 224)),
+}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _median_ms(step, device, warmup: int, steps: int) -> float:
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        _sync(device)
+        t0 = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--net", choices=sorted(NETS), default="small")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--ctx", default="cpu")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=10)
+    args = ap.parse_args()
+    cfg = NETS[args.net]
+    device = resolve_device(args.ctx)
+    torch.manual_seed(0)
+    net = resnet.get_symbol(num_classes=1000 if args.net == "resnet50" else 10, **cfg)
+    shape = (args.batch, *cfg["image_shape"])
+    reqs = {n: "null" if n in ("data", "softmax_label") else "write" for n in net.list_arguments()}
+    exe = net.simple_bind(device, grad_req=reqs, data=shape)
+    initialize(exe, seed=0)
+    exe.arg_dict["data"].normal_()
+    exe.arg_dict["softmax_label"].random_(0, 10)
+
+    def ours() -> None:
+        exe.forward(is_train=True)
+        exe.backward()
+
+    params = {n: t.detach().clone().requires_grad_(n in exe.grad_dict)
+              for n, t in exe.arg_dict.items()}
+    aux = {n: t.detach().clone() for n, t in exe.aux_dict.items()}
+    label = params["softmax_label"].long()
+    weights = [params[n] for n in exe.grad_dict]
+
+    def eager() -> None:
+        logits = torch_reference.resnet_logits(params, cfg["units"], cfg["image_shape"], aux)
+        loss = F.cross_entropy(logits, label, reduction="sum")
+        torch.autograd.grad(loss, weights, allow_unused=True)
+
+    ours_ms = _median_ms(ours, device, args.warmup, args.steps)
+    eager_ms = _median_ms(eager, device, args.warmup, args.steps)
+    print(json.dumps({
+        "net": args.net, "batch": args.batch, "device": str(device),
+        "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
+                        else "cpu"),
+        "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "ours_ms": round(ours_ms, 2), "torch_eager_ms": round(eager_ms, 2),
+        "ratio": round(ours_ms / eager_ms, 3)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
