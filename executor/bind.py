@@ -7,6 +7,9 @@ import torch
 
 from symbol import Symbol
 
+from optim.flags import read_flags
+from optim.pipeline import resolve_strategy
+
 from .executor import GRAD_REQS, Executor, ExecutorError, torch_dtype
 
 __all__ = ["simple_bind", "bind", "resolve_device"]
@@ -48,7 +51,7 @@ def _grad_reqs(grad_req: Any, names: Sequence[str]) -> dict[str, str]:
 
 def simple_bind(symbol: Symbol, ctx: Any = "cpu", grad_req: Any = "write",
                 type_dict: Mapping[str, str] | None = None, dtype: str | None = None,
-                **shapes: Any) -> Executor:
+                strategy: str | None = None, **shapes: Any) -> Executor:
     """Allocate arguments, gradients and auxiliary states from input shapes and bind.
 
     Args:
@@ -56,11 +59,16 @@ def simple_bind(symbol: Symbol, ctx: Any = "cpu", grad_req: Any = "write",
         ctx: device (see :func:`resolve_device`).
         grad_req: ``'write'``, ``'add'``, ``'null'``, or a per-argument dict/list.
         type_dict: argument name -> dtype name; ``dtype`` sets the default (``'float32'``).
+        strategy: memory strategy ``none``/``inplace``/``sharing`` (default: from the
+            environment, MXNet's names; ``sharing`` when unset).
         **shapes: input shapes by name (``data=(32, 3, 224, 224)``).
 
     Raises:
         ShapeError: inconsistent shapes. ExecutorError: a shape that cannot be inferred.
+        FlagError: a bad environment value (before anything is allocated).
     """
+    flags = read_flags()
+    resolve_strategy(strategy, flags)
     device = resolve_device(ctx)
     arg_shapes, _, aux_shapes = symbol.infer_shape_partial(**shapes)
     args, aux = symbol.list_arguments(), symbol.list_auxiliary_states()
@@ -80,7 +88,8 @@ def simple_bind(symbol: Symbol, ctx: Any = "cpu", grad_req: Any = "write",
     grad_dict = {n: alloc(n, arg_dict[n].shape) for n in args if reqs[n] != "null"}
     aux_dict = {n: alloc(n, s, 1.0 if n.endswith("_var") else 0.0)
                 for n, s in zip(aux, aux_shapes, strict=True)}
-    return Executor(symbol, device, arg_dict, grad_dict, aux_dict, reqs)
+    return Executor(symbol, device, arg_dict, grad_dict, aux_dict, reqs, strategy=strategy,
+                    flags=flags)
 
 
 def _named(what: str, arrays: Any, names: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -99,12 +108,14 @@ def _named(what: str, arrays: Any, names: Sequence[str]) -> dict[str, torch.Tens
 
 
 def bind(symbol: Symbol, ctx: Any = "cpu", args: Any = None, args_grad: Any = None,
-         grad_req: Any = "write", aux_states: Any = None) -> Executor:
+         grad_req: Any = "write", aux_states: Any = None, strategy: str | None = None) -> Executor:
     """Bind to caller-given tensors (dicts by name, or lists in ``list_arguments`` order).
 
     Gradient tensors missing from ``args_grad`` are allocated for arguments whose grad_req is
-    not null.
+    not null. ``strategy`` as in :func:`simple_bind`.
     """
+    flags = read_flags()
+    resolve_strategy(strategy, flags)
     device = resolve_device(ctx)
     names, aux_names = symbol.list_arguments(), symbol.list_auxiliary_states()
     arg_dict = _named("args", args, names)
@@ -125,4 +136,5 @@ def bind(symbol: Symbol, ctx: Any = "cpu", args: Any = None, args_grad: Any = No
     for n in names:
         if reqs[n] != "null" and n not in grad_dict:
             grad_dict[n] = torch.zeros_like(arg_dict[n])
-    return Executor(symbol, device, arg_dict, grad_dict, aux_dict, reqs)
+    return Executor(symbol, device, arg_dict, grad_dict, aux_dict, reqs, strategy=strategy,
+                    flags=flags)

@@ -15,10 +15,12 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from optim.flags import PlannerFlags, read_flags
+from optim.memory import MemoryPlan
+from optim.pipeline import owned_gradients, plan_network
 from symbol import Symbol, SymbolError
-from symbol.gradient import JointGraph, gradient
-from symbol.graph import Entry, Node, output_name
-from symbol.infer_shape import infer_shape, infer_type
+from symbol.gradient import JointGraph
+from symbol.graph import Entry, Node
 
 from .kernels import KERNELS, Kernel, KernelContext
 
@@ -72,23 +74,33 @@ class Executor:
         aux_dict: auxiliary state name -> tensor (batch-norm moving statistics).
         outputs: the symbol's output tensors, valid after :meth:`forward`.
         joint: the joint forward+backward graph being executed.
+        plan: the static memory plan the buffers realise.
         kernel_calls: op name -> number of kernel calls so far (for tests and profiling).
     """
 
     def __init__(self, symbol: Symbol, device: torch.device,
                  arg_dict: dict[str, torch.Tensor], grad_dict: dict[str, torch.Tensor],
-                 aux_dict: dict[str, torch.Tensor], grad_req: Mapping[str, str]) -> None:
+                 aux_dict: dict[str, torch.Tensor], grad_req: Mapping[str, str], *,
+                 strategy: str | None = None, flags: PlannerFlags | None = None) -> None:
         self.symbol, self.device = symbol, device
         self.arg_dict, self.grad_dict, self.aux_dict = arg_dict, grad_dict, aux_dict
         self.grad_req = dict(grad_req)
-        wrt = [a for a in symbol.list_arguments() if self.grad_req.get(a, "null") != "null"]
-        self.joint: JointGraph = gradient(symbol.graph, wrt)
-        self.joint.graph.verify()
-        self.shapes, self.dtypes = self._infer()
+        self.flags = flags or read_flags()
+        bound = {**arg_dict, **aux_dict}
+        net = plan_network(symbol.graph, {k: tuple(v.shape) for k, v in bound.items()},
+                           grad_req={a: self.grad_req.get(a, "null")
+                                     for a in symbol.list_arguments()},
+                           aux=list(aux_dict), strategy=strategy, flags=self.flags,
+                           dtypes={k: dtype_name(v.dtype) for k, v in bound.items()},
+                           default_dtype=dtype_name(self._float_dtype()))
+        self.joint: JointGraph = net.joint
+        self.shapes, self.dtypes, self.plan = net.shapes, net.dtypes, net.plan
+        self.strategy = self.plan.strategy
         self.state: dict[str, Any] = {"is_train": False, "step": 0,
                                       "seed": int(torch.randint(0, 2**31 - 1, ()).item())}
         self.kernel_calls: Counter[str] = Counter()
-        self._buffers = self._allocate()
+        self._buffers = self._bind_external()
+        self._realise(self.plan)
         self._forward_steps, self._backward_steps = self._compile()
         self.outputs = [self._buffers[e] for e in self.joint.forward_outputs]
         variables = {v.name: v for v in self.joint.graph.inputs}
@@ -96,26 +108,11 @@ class Executor:
         self._head_grads = {name: self._buffers[Entry(variables[name], 0)]
                             for name in self.joint.head_grads if name in variables}
         self._trained_forward = False
+        self.last_step_peak: int | None = None  # CUDA: bytes allocated at the step's peak
+        self.last_step_workspace: int | None = None  # CUDA: of which beyond bound buffers
+        self._step_base = 0
 
     # -- bind-time work -------------------------------------------------------------------------
-    def _infer(self) -> tuple[dict[Entry, Any], dict[Entry, str | None]]:
-        g = self.joint.graph
-        bound = {**self.arg_dict, **self.aux_dict}
-        known: dict[str, Any] = {k: tuple(v.shape) for k, v in bound.items()}
-        fwd = infer_shape(self.symbol.graph, known)
-        for name, e in zip(self.joint.head_grads, self.joint.forward_outputs, strict=True):
-            if name is not None:
-                known[name] = fwd[e]
-        shapes = infer_shape(g, known)
-        missing = [output_name(e) for e, s in shapes.items() if s is None]
-        if missing:
-            raise ExecutorError("cannot infer the shape of " + ", ".join(missing[:8])
-                                + (" ..." if len(missing) > 8 else "")
-                                + "; give the input shapes to simple_bind")
-        dtypes = infer_type(g, {k: dtype_name(v.dtype) for k, v in bound.items()},
-                            default=dtype_name(self._float_dtype()))
-        return shapes, dtypes
-
     def _float_dtype(self) -> torch.dtype:
         for t in self.arg_dict.values():
             if t.is_floating_point():
@@ -126,8 +123,9 @@ class Executor:
         return torch.empty(self.shapes[e], dtype=torch_dtype(self.dtypes[e] or "float32"),
                            device=self.device)
 
-    def _allocate(self) -> dict[Entry, torch.Tensor]:
-        """One buffer per entry (no memory sharing); gradients written straight into grad_dict."""
+    def _bind_external(self) -> dict[Entry, torch.Tensor]:
+        """Buffers of externally bound entries: arguments, aux states, head gradients, and
+        gradients written straight into ``grad_dict`` (``grad_req='write'``)."""
         buffers: dict[Entry, torch.Tensor] = {}
         for v in self.joint.graph.inputs:
             e = Entry(v, 0)
@@ -135,36 +133,35 @@ class Executor:
             if bound is None:  # a head gradient
                 bound = self._new_buffer(e).fill_(1)
             buffers[e] = bound
-        owned: set[Entry] = set()
-        for name, e in zip(self.joint.wrt, self.joint.grad_outputs, strict=True):
-            if (self.grad_req[name] == "write" and not e.node.is_variable and e not in owned
-                    and e not in self.joint.forward_outputs):
-                buffers[e] = self.grad_dict[name]
-                owned.add(e)
-        for node in self.joint.graph.nodes:
-            for i in range(node.num_outputs):
-                e = Entry(node, i)
-                if e not in buffers:
-                    buffers[e] = self._new_buffer(e)
-        self._owned = owned
+        owned = owned_gradients(self.joint, self.grad_req)
+        for e, name in owned.items():
+            buffers[e] = self.grad_dict[name]
+        self._owned = set(owned)
         return buffers
+
+    def _realise(self, plan: MemoryPlan) -> None:
+        """One uint8 buffer per storage id; every planned entry is a typed view of its storage."""
+        storages = [torch.empty(size, dtype=torch.uint8, device=self.device)
+                    for size in plan.storage_bytes]
+        self._storages = storages
+        for e, sid in plan.storage.items():
+            dtype = torch_dtype(self.dtypes[e] or "float32")
+            view = storages[sid][:plan.nbytes[e]].view(dtype).view(self.shapes[e])
+            self._buffers[e] = view
 
     def _compile(self) -> tuple[list[_Step], list[_Step]]:
         g = self.joint.graph
         forward_nodes = {n for n in _ancestors(self.joint.forward_outputs) if not n.is_variable}
-        used = _consumers(g.nodes, g.outputs)
         index = g.node_index
         fwd: list[_Step] = []
         bwd: list[_Step] = []
-        for node in g.nodes:
+        for node in self.plan.liveness.order:
             kernel = KERNELS[node.op]
             ctx = KernelContext(node.name, node.params, index[node], self.state)
             ins = [self._buffers[e] for e in node.inputs]
-            outs: list[torch.Tensor | None] = []
-            for i in range(node.num_outputs):
-                e = Entry(node, i)
-                keep = not node.opdef.is_backward or e in used
-                outs.append(self._buffers[e] if keep else None)
+            outs = [self._buffers.get(Entry(node, i)) for i in range(node.num_outputs)]
+            if node in forward_nodes and bwd:
+                raise AssertionError("execution order interleaves backward and forward nodes")
             (fwd if node in forward_nodes else bwd).append(_Step(node, kernel, ctx, ins, outs))
         return fwd, bwd
 
@@ -193,6 +190,10 @@ class Executor:
         self.state["is_train"] = bool(is_train)
         if is_train:
             self.state["step"] += 1
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+                self._step_base = torch.cuda.memory_allocated(self.device)
+                torch.cuda.reset_peak_memory_stats(self.device)
         with torch.no_grad():
             self._run(self._forward_steps)
         self._trained_forward = bool(is_train)
@@ -216,6 +217,10 @@ class Executor:
                     dst.add_(src)
                 elif e not in self._owned:
                     dst.copy_(src)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.last_step_peak = torch.cuda.max_memory_allocated(self.device)
+            self.last_step_workspace = self.last_step_peak - self._step_base
 
     def _set_head_grads(self, out_grads: Any) -> None:
         if out_grads is None:
@@ -237,16 +242,14 @@ class Executor:
 
     # -- reporting ------------------------------------------------------------------------------
     def debug_str(self) -> str:
-        """The executed graph, one node per line with output shapes, then the allocation total."""
-        from symbol.graph import format_node
-        lines = [f"Symbol outputs: {', '.join(self.symbol.list_outputs())}"]
-        for node in self.joint.graph.nodes:
-            shapes = ", ".join(str(self.shapes[Entry(node, i)]) for i in range(node.num_outputs))
-            lines.append(f"{format_node(node)}  -> {shapes}")
-        total = sum(t.numel() * t.element_size() for e, t in self._buffers.items()
-                    if not e.node.is_variable and e not in self._owned)
-        lines.append(f"Total {total / 2**20:.0f} MB allocated")
-        return "\n".join(lines)
+        """MXNet-like: the executed graph with output shapes and storage ids, then totals."""
+        from .report import debug_str
+        return debug_str(self)
+
+    def memory_report(self) -> dict[str, Any]:
+        """Planned bytes per class, storage counts and, on CUDA, the last measured step peak."""
+        from .report import memory_report
+        return memory_report(self)
 
     def __repr__(self) -> str:
         return (f"<Executor {len(self.joint.graph.nodes)} ops on {self.device}: "
@@ -270,10 +273,3 @@ def _ancestors(entries: Sequence[Entry]) -> set[Node]:
             seen.add(n)
             stack.extend(e.node for e in n.inputs)
     return seen
-
-
-def _consumers(nodes: Sequence[Node], outputs: Sequence[Entry]) -> set[Entry]:
-    used = set(outputs)
-    for n in nodes:
-        used.update(n.inputs)
-    return used

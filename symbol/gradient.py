@@ -5,7 +5,10 @@ Algorithm:
   2. seed head gradients: an output of a loss op (``OpDef.is_loss``) needs none; any other
      output gets a variable ``<output>_head_grad`` (ones by default at bind time);
   3. visit the marked nodes in reverse topological order; sum the contributions to each output
-     gradient (one ``ElementWiseSum`` named ``<node>_grad_sum`` when there are several); call the
+     gradient (one ``ElementWiseSum`` named ``<node>_grad_sum`` for up to ``grad_sum_cap``
+     contributions, as MXNet; beyond that a chain of ``elemwise_add`` nodes
+     ``<node>_grad_sum_add<i>`` that the planner can run in place, so each contribution dies as
+     soon as it is added: MXNet's ``MXNET_EXEC_INPLACE_GRAD_SUM_CAP``); call the
      op's symbolic rule, which returns graph nodes, one entry or None per input;
   4. the joint graph's outputs are the forward outputs followed by the gradient of each
      ``wrt`` variable (``zeros_like`` of the variable when no path reaches it).
@@ -59,11 +62,17 @@ class JointGraph:
                 f"{len(self.graph.inputs)} variables, {len(self.wrt)} gradients")
 
 
-def sum_gradients(name: str, grads: Sequence[Entry]) -> Entry:
-    """One entry for the sum of ``grads`` (an ``ElementWiseSum`` node when several)."""
+def sum_gradients(name: str, grads: Sequence[Entry], cap: int = 8) -> Entry:
+    """One entry for the sum of ``grads``: itself, one ``ElementWiseSum`` of up to ``cap``
+    entries, or a left-to-right chain of ``elemwise_add`` (in-place candidates) beyond."""
     if len(grads) == 1:
         return grads[0]
-    return Entry(make_node("ElementWiseSum", name, grads), 0)
+    if len(grads) <= cap:
+        return Entry(make_node("ElementWiseSum", name, grads), 0)
+    total = grads[0]
+    for i, g in enumerate(grads[1:]):
+        total = Entry(make_node("elemwise_add", f"{name}_add{i}", [total, g]), 0)
+    return total
 
 
 def _needs_gradient(graph: Graph, wrt: set[Node]) -> set[Node]:
@@ -74,13 +83,15 @@ def _needs_gradient(graph: Graph, wrt: set[Node]) -> set[Node]:
     return need
 
 
-def gradient(graph: Graph, wrt: Sequence[str] | None = None) -> JointGraph:
+def gradient(graph: Graph, wrt: Sequence[str] | None = None, *,
+             grad_sum_cap: int = 8) -> JointGraph:
     """Build the joint forward+backward graph of ``graph``. See the module docstring.
 
     Args:
         graph: the forward graph.
         wrt: variable names to differentiate with respect to (default: every variable that is
             not an auxiliary state).
+        grad_sum_cap: most contributions summed by one ElementWiseSum (see step 3).
 
     Raises:
         SymbolError: an unknown ``wrt`` name.
@@ -108,7 +119,7 @@ def gradient(graph: Graph, wrt: Sequence[str] | None = None) -> JointGraph:
     for node in reversed(graph.nodes):
         if node not in need:
             continue
-        out_grads = [_total(node, i, contrib) for i in range(node.num_outputs)]
+        out_grads = [_total(node, i, contrib, grad_sum_cap) for i in range(node.num_outputs)]
         opdef = node.opdef
         if not opdef.is_loss and all(g is None for g in out_grads):
             continue
@@ -125,7 +136,7 @@ def gradient(graph: Graph, wrt: Sequence[str] | None = None) -> JointGraph:
     grads = []
     for name in wrt:
         v = variables[name]
-        total = _total(v, 0, contrib)
+        total = _total(v, 0, contrib, grad_sum_cap)
         if total is None:
             total = Entry(make_node("zeros_like", f"{name}_grad_zeros", [Entry(v, 0)]), 0)
         grads.append(total)
@@ -133,11 +144,12 @@ def gradient(graph: Graph, wrt: Sequence[str] | None = None) -> JointGraph:
     return JointGraph(joint, len(graph.outputs), tuple(wrt), tuple(head_names))
 
 
-def _total(node: Node, index: int, contrib: dict[Entry, list[Entry]]) -> Entry | None:
+def _total(node: Node, index: int, contrib: dict[Entry, list[Entry]],
+           cap: int) -> Entry | None:
     grads = contrib.get(Entry(node, index))
     if not grads:
         return None
     suffix = f"_out{index}" if node.num_outputs > 1 else ""
-    total = sum_gradients(f"{node.name}{suffix}_grad_sum", grads)
+    total = sum_gradients(f"{node.name}{suffix}_grad_sum", grads, cap)
     contrib[Entry(node, index)] = [total]
     return total

@@ -1,0 +1,159 @@
+"""The planning pipeline, as one readable list of calls (no dependency solver).
+
+    gradient -> verify -> infer_shape -> infer_type -> plan_memory -> check (DEBUG)
+
+Used by the executor at bind time and by the CLI / benchmarks to plan without allocating.
+Each step failure is wrapped as ``PassError("pass 'x' failed (after: ...)")`` unless it is a
+user error (SymbolError), which passes through unchanged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+from symbol.errors import SymbolError
+from symbol.gradient import JointGraph, gradient
+from symbol.graph import Entry, Graph, output_name
+from symbol.infer_shape import infer_shape, infer_type
+
+from .flags import PlannerFlags, read_flags
+from .memory import MemoryPlan, auto_match_range, check_memory_plan, entry_bytes, plan_memory
+
+__all__ = ["PassError", "NetworkPlan", "plan_network", "owned_gradients", "external_classes",
+           "default_grad_req", "resolve_strategy"]
+
+
+class PassError(RuntimeError):
+    """An internal failure of a pass (a bug, not a user error)."""
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkPlan:
+    """Everything planned for one network: the joint graph, shapes, dtypes and memory plan."""
+
+    joint: JointGraph
+    shapes: Mapping[Entry, Any]
+    dtypes: Mapping[Entry, str | None]
+    plan: MemoryPlan
+
+    def summary(self) -> str:
+        return f"{self.joint.summary()}; {self.plan.summary()}"
+
+
+def _run(name: str, done: list[str], fn: Callable[[], Any]) -> Any:
+    try:
+        out = fn()
+    except SymbolError:
+        raise
+    except Exception as e:
+        raise PassError(f"pass {name!r} failed (after: {', '.join(done) or 'nothing'})") from e
+    done.append(name)
+    return out
+
+
+def resolve_strategy(strategy: str | None, flags: PlannerFlags) -> str:
+    """The memory strategy in force: the caller's, else from the environment (MXNet names).
+
+    ``NO_MEMORY_PLAN=1`` -> ``none``; ``MXNET_EXEC_MATCH_RANGE=0`` -> ``inplace`` (``none``
+    when in-place is off too); otherwise ``sharing`` (MXNet's default).
+    """
+    from .memory import STRATEGIES
+    if strategy is not None:
+        if strategy not in STRATEGIES:
+            raise SymbolError(f"unknown memory strategy '{strategy}'; expected one of "
+                              f"{', '.join(STRATEGIES)}")
+        return strategy
+    if flags.no_memory_plan:
+        return "none"
+    if flags.match_range == 0:
+        return "inplace" if flags.inplace else "none"
+    return "sharing"
+
+
+def default_grad_req(arguments: Sequence[str], inputs: Sequence[str]) -> dict[str, str]:
+    """``null`` for data inputs (``inputs``, and names ending in ``data``/``label``),
+    ``write`` for every other argument (the parameters)."""
+    given = set(inputs)
+    return {a: "null" if a in given or a.endswith(("data", "label")) else "write"
+            for a in arguments}
+
+
+def owned_gradients(joint: JointGraph, grad_req: Mapping[str, str]) -> dict[Entry, str]:
+    """Gradient entries written straight into the caller's gradient array (``write``).
+
+    An entry can own one array only; an entry that is a forward output or a variable, or
+    that a second argument also needs, is copied after backward instead.
+    """
+    owned: dict[Entry, str] = {}
+    for name, e in zip(joint.wrt, joint.grad_outputs, strict=True):
+        if (grad_req.get(name) == "write" and not e.node.is_variable and e not in owned
+                and e not in joint.forward_outputs):
+            owned[e] = name
+    return owned
+
+
+def external_classes(joint: JointGraph, *, aux: Sequence[str], with_grad: Sequence[str],
+                     owned: Mapping[Entry, str]) -> dict[Entry, str]:
+    """Class of every externally bound entry: variables and owned gradients."""
+    aux_set, grad_set = set(aux), set(with_grad)
+    classes: dict[Entry, str] = {}
+    for v in joint.graph.inputs:
+        cls = ("aux_states" if v.name in aux_set else "parameters" if v.name in grad_set
+               else "inputs")
+        classes[Entry(v, 0)] = cls
+    classes.update({e: "parameter_gradients" for e in owned})
+    return classes
+
+
+def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[str, str],
+                 aux: Sequence[str] = (), dtypes: Mapping[str, str] | None = None,
+                 strategy: str | None = None, flags: PlannerFlags | None = None,
+                 default_dtype: str = "float32") -> NetworkPlan:
+    """Differentiate, shape and plan ``graph`` without allocating anything.
+
+    Args:
+        graph: the forward graph.
+        shapes: input shapes by variable name (weights are inferred).
+        grad_req: argument name -> ``write``/``add``/``null``.
+        aux: auxiliary state names.
+        dtypes: variable dtypes by name (default ``default_dtype``).
+        strategy: memory strategy (default from the environment).
+        flags: planner settings (default: read from the environment).
+
+    Raises:
+        SymbolError: a user error (shapes, strategy, environment values).
+    """
+    flags = flags or read_flags()
+    strategy = resolve_strategy(strategy, flags)
+    done: list[str] = []
+    wrt = [n for n, r in grad_req.items() if r != "null"]
+    joint = _run("gradient", done,
+                 lambda: gradient(graph, wrt, grad_sum_cap=flags.grad_sum_cap))
+    _run("verify", done, joint.graph.verify)
+    known = dict(shapes)
+    fwd = _run("infer_shape", done, lambda: infer_shape(graph, known))
+    for name, e in zip(joint.head_grads, joint.forward_outputs, strict=True):
+        if name is not None:
+            known[name] = fwd[e]
+    all_shapes = _run("infer_shape", done, lambda: infer_shape(joint.graph, known))
+    missing = [output_name(e) for e, s in all_shapes.items() if s is None]
+    if missing:
+        raise SymbolError("cannot infer the shape of " + ", ".join(missing[:8])
+                          + (" ..." if len(missing) > 8 else "") + "; give the input shapes")
+    types = _run("infer_type", done,
+                 lambda: infer_type(joint.graph, dict(dtypes or {}), default=default_dtype))
+    owned = owned_gradients(joint, grad_req)
+    ext = external_classes(joint, aux=aux, with_grad=wrt, owned=owned)
+    nbytes = entry_bytes(all_shapes, types)
+
+    def plan(match_range: int) -> MemoryPlan:
+        return plan_memory(joint.graph, nbytes, types, num_forward=joint.num_forward,
+                           external=ext, strategy=strategy, match_range=match_range,
+                           num_temp=flags.num_temp, inplace=flags.inplace)
+    if strategy == "sharing" and flags.auto_search_match_range:
+        mplan = _run("plan_memory", done, lambda: auto_match_range(plan))
+    else:
+        mplan = _run("plan_memory", done, lambda: plan(flags.match_range))
+    if flags.debug:
+        _run("check_memory_plan", done, lambda: check_memory_plan(mplan))
+    return NetworkPlan(joint, all_shapes, types, mplan)
