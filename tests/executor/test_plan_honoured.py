@@ -1,0 +1,104 @@
+"""The executor realises the memory plan: identical results, shared storage where planned."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import executor  # noqa: F401
+from examples import lstm, mlp, resnet
+from executor import initialize
+from optim.flags import FlagError
+from optim.memory import check_memory_plan
+
+NETS = {
+    "mlp": (lambda: mlp.get_symbol(num_classes=10), {"data": (8, 100)}),
+    "resnet": (lambda: resnet.get_symbol(num_classes=10, units=(2, 2, 2),
+                                         filter_list=(16, 64, 128, 256), image_shape=(3, 32, 32)),
+               {"data": (4, 3, 32, 32)}),
+    "lstm": (lambda: lstm.get_symbol(seq_len=6, num_layers=2, num_hidden=16, input_size=8,
+                                     num_label=10),
+             {**{f"t{t}_data": (4, 8) for t in range(6)},
+              **{f"l{i}_init_{k}": (4, 16) for i in range(2) for k in "ch"}}),
+}
+
+
+def _run(name, strategy, seed=0):
+    build, shapes = NETS[name]
+    net = build()
+    reqs = {n: "null" if n in shapes or n.endswith("label") else "write"
+            for n in net.list_arguments()}
+    exe = net.simple_bind("cpu", grad_req=reqs, strategy=strategy, **shapes)
+    initialize(exe, seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    for n, t in exe.arg_dict.items():
+        if n in shapes:
+            t.copy_(torch.randn(t.shape, generator=gen))
+        elif n.endswith("label"):
+            t.copy_(torch.randint(0, 10, t.shape, generator=gen))
+    exe.forward(is_train=True)
+    exe.backward()
+    return exe
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_strategies_give_identical_results(name):
+    base = _run(name, "none")
+    assert base.plan.num_inplace == 0
+    for strategy in ("inplace", "sharing"):
+        exe = _run(name, strategy)
+        check_memory_plan(exe.plan)
+        for got, want in zip(exe.outputs, base.outputs, strict=True):
+            assert torch.equal(got, want), strategy
+        for n in base.grad_dict:
+            assert torch.equal(exe.grad_dict[n], base.grad_dict[n]), (strategy, n)
+        for n in base.aux_dict:
+            assert torch.equal(exe.aux_dict[n], base.aux_dict[n]), (strategy, n)
+        assert exe.plan.num_storage < base.plan.num_storage
+        assert exe.plan.planned_bytes < base.plan.planned_bytes
+
+
+def test_inplace_pairs_share_data_pointers():
+    exe = _run("resnet", "sharing")
+    assert exe.plan.num_inplace > 0
+    for out, src in exe.plan.inplace.items():
+        assert exe._buffers[out].data_ptr() == exe._buffers[src].data_ptr()
+    # entries in different storages never alias
+    sids = {}
+    for e, sid in exe.plan.storage.items():
+        sids.setdefault(sid, exe._buffers[e].untyped_storage().data_ptr())
+    assert len(set(sids.values())) == exe.plan.num_storage
+
+
+def test_planned_storages_are_what_is_allocated():
+    exe = _run("mlp", "sharing")
+    allocated = sum(s.numel() for s in exe._storages)
+    assert allocated == exe.plan.planned_bytes == exe.memory_report()["planned_bytes"]
+    assert "Total" in exe.debug_str() and "MB allocated" in exe.debug_str()
+
+
+def test_environment_selects_the_strategy(monkeypatch):
+    monkeypatch.setenv("MXNET_EXEC_ENABLE_INPLACE", "0")
+    exe = _run("mlp", None)
+    assert exe.plan.strategy == "sharing" and exe.plan.num_inplace == 0
+    monkeypatch.setenv("NNVM_EXEC_MATCH_RANGE", "0")
+    assert _run("mlp", None).plan.strategy == "none"
+
+
+def test_bad_environment_fails_before_allocation(monkeypatch):
+    monkeypatch.setenv("MXNET_EXEC_MATCH_RANGE", "sixteen")
+    calls = []
+    monkeypatch.setattr(torch, "full", lambda *a, **k: calls.append(a))
+    with pytest.raises(FlagError, match="MXNET_EXEC_MATCH_RANGE='sixteen' is invalid"):
+        mlp.get_symbol().simple_bind("cpu", data=(2, 100))
+    assert calls == []
+
+
+def test_memory_report_classes():
+    exe = _run("resnet", "sharing")
+    rep = exe.memory_report()
+    c = rep["bytes_by_class"]
+    assert c["activations"] + c["gradients"] == rep["planned_bytes"]
+    assert c["parameters"] == sum(t.numel() * 4 for n, t in exe.arg_dict.items()
+                                  if n in exe.grad_dict)
+    assert c["aux_states"] == sum(t.numel() * 4 for t in exe.aux_dict.values())
+    assert rep["total_bytes"] >= sum(c.values())
