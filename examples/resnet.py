@@ -22,15 +22,16 @@ UNITS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3), 200: (3, 24, 
 def units_for_depth(depth: int) -> tuple[int, int, int, int]:
     """Stage unit counts for an ImageNet bottleneck ResNet of ``depth`` layers.
 
-    ``depth = 3 * units + 2``; the standard depths use their published lists; other depths keep
+    ``depth = 3 * units + 2`` (other depths round to the nearest such depth); the standard
+    depths use their published lists; other depths keep
     the released 200-layer example's shape: 3 units in the first and last stage, the rest split
     2:3 between stages 2 and 3 (200 -> (3, 24, 36, 3), 1001 -> (3, 131, 196, 3)).
     """
     if depth in UNITS:
         return UNITS[depth]  # type: ignore[return-value]
-    total = (depth - 2) // 3
-    if (depth - 2) % 3 or total < 8:
-        raise ValueError(f"depth {depth} is not 3 * units + 2 with at least 8 units")
+    total = round((depth - 2) / 3)  # nearest depth of the form 3 * units + 2
+    if total < 8:
+        raise ValueError(f"depth {depth} is too small: at least 26 layers (8 units)")
     middle = total - 6
     s2 = round(middle * 2 / 5)
     return (3, s2, middle - s2, 3)

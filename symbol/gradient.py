@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .errors import SymbolError
-from .graph import Entry, Graph, Node, make_node, make_variable, output_name
+from .graph import Entry, Graph, Node, make_node, make_variable, output_name, topo_sort
 
 __all__ = ["JointGraph", "gradient", "sum_gradients"]
 
@@ -83,9 +83,73 @@ def _needs_gradient(graph: Graph, wrt: set[Node]) -> set[Node]:
     return need
 
 
+class _Accumulator:
+    """Gradient contributions per entry, summed as MXNet does (see step 3 of the module doc).
+
+    Entries expecting more than ``cap`` contributions are folded into a running in-place chain
+    as each contribution arrives, so each one dies as soon as it is added.
+    """
+
+    def __init__(self, expected: dict[Entry, int], cap: int) -> None:
+        self.expected, self.cap = expected, cap
+        self.parts: dict[Entry, list[Entry]] = {}
+        self.adds: dict[Entry, int] = {}
+
+    def add(self, e: Entry, g: Entry) -> None:
+        parts = self.parts.setdefault(e, [])
+        if parts and self.expected.get(e, 0) > self.cap:
+            i = self.adds.get(e, 0)
+            self.adds[e] = i + 1
+            parts[0] = Entry(make_node("elemwise_add", f"{_sum_name(e)}_add{i}",
+                                       [parts[0], g]), 0)
+        else:
+            parts.append(g)
+
+    def total(self, e: Entry) -> Entry | None:
+        parts = self.parts.get(e)
+        if not parts:
+            return None
+        total = sum_gradients(_sum_name(e), parts, self.cap)
+        self.parts[e] = [total]
+        return total
+
+
+def _sum_name(e: Entry) -> str:
+    suffix = f"_out{e.index}" if e.node.num_outputs > 1 else ""
+    return f"{e.node.name}{suffix}_grad_sum"
+
+
+def _expected(graph: Graph, need: set[Node]) -> dict[Entry, int]:
+    """Upper bound of the gradient contributions each entry will receive."""
+    count: dict[Entry, int] = {}
+    for node in graph.nodes:
+        if node in need:
+            for e in node.inputs:
+                count[e] = count.get(e, 0) + 1
+    return count
+
+
+class _Order:
+    """Records new backward nodes in creation order (a topological, reverse-mode order)."""
+
+    def __init__(self, known: set[Node]) -> None:
+        self.known = known
+        self.nodes: list[Node] = []
+
+    def collect(self, entries: Sequence[Entry | None]) -> None:
+        fresh = [e for e in entries if e is not None and e.node not in self.known]
+        for node in topo_sort(fresh, stop=self.known):
+            self.known.add(node)
+            self.nodes.append(node)
+
+
 def gradient(graph: Graph, wrt: Sequence[str] | None = None, *,
              grad_sum_cap: int = 8) -> JointGraph:
     """Build the joint forward+backward graph of ``graph``. See the module docstring.
+
+    The joint graph's node order is the forward order followed by the backward nodes in the
+    order this pass creates them (reverse topological order of the forward nodes), which is
+    the order reverse-mode differentiation runs and keeps gradients short-lived.
 
     Args:
         graph: the forward graph.
@@ -104,9 +168,11 @@ def gradient(graph: Graph, wrt: Sequence[str] | None = None, *,
             raise SymbolError(f"gradient: '{name}' is not a variable of the graph")
     # step 1: mark
     need = _needs_gradient(graph, {variables[n] for n in wrt})
+    acc = _Accumulator(_expected(graph, need), grad_sum_cap)
+    order = _Order({*graph.inputs, *graph.nodes})
     # step 2: head gradients
-    contrib: dict[Entry, list[Entry]] = {}
     head_names: list[str | None] = []
+    head_vars: list[Node] = []
     for e in graph.outputs:
         if not e.node.is_variable and e.node.opdef.is_loss:
             head_names.append(None)
@@ -114,12 +180,16 @@ def gradient(graph: Graph, wrt: Sequence[str] | None = None, *,
         hname = f"{output_name(e)}_head_grad"
         head_names.append(hname)
         if e.node in need:
-            contrib.setdefault(e, []).append(Entry(make_variable(hname), 0))
+            head = make_variable(hname)
+            head_vars.append(head)
+            order.known.add(head)
+            acc.add(e, Entry(head, 0))
     # step 3: reverse sweep
     for node in reversed(graph.nodes):
         if node not in need:
             continue
-        out_grads = [_total(node, i, contrib, grad_sum_cap) for i in range(node.num_outputs)]
+        out_grads = [acc.total(Entry(node, i)) for i in range(node.num_outputs)]
+        order.collect(out_grads)
         opdef = node.opdef
         if not opdef.is_loss and all(g is None for g in out_grads):
             continue
@@ -131,25 +201,20 @@ def gradient(graph: Graph, wrt: Sequence[str] | None = None, *,
                                  f"gradients for {len(node.inputs)} inputs")
         for e, g in zip(node.inputs, in_grads, strict=True):
             if g is not None and e.node in need:
-                contrib.setdefault(e, []).append(g)
+                acc.add(e, g)
+                order.collect([acc.parts[e][0]])
     # step 4: outputs
     grads = []
     for name in wrt:
         v = variables[name]
-        total = _total(v, 0, contrib, grad_sum_cap)
+        total = acc.total(Entry(v, 0))
         if total is None:
             total = Entry(make_node("zeros_like", f"{name}_grad_zeros", [Entry(v, 0)]), 0)
         grads.append(total)
-    joint = Graph.from_outputs([*graph.outputs, *grads])
+    order.collect(grads)
+    outputs = (*graph.outputs, *grads)
+    reachable = set(topo_sort(outputs))
+    backward = tuple(n for n in order.nodes if n in reachable)
+    inputs = graph.inputs + tuple(v for v in head_vars if v in reachable)
+    joint = Graph(inputs, graph.nodes + backward, outputs)
     return JointGraph(joint, len(graph.outputs), tuple(wrt), tuple(head_names))
-
-
-def _total(node: Node, index: int, contrib: dict[Entry, list[Entry]],
-           cap: int) -> Entry | None:
-    grads = contrib.get(Entry(node, index))
-    if not grads:
-        return None
-    suffix = f"_out{index}" if node.num_outputs > 1 else ""
-    total = sum_gradients(f"{node.name}{suffix}_grad_sum", grads, cap)
-    contrib[Entry(node, index)] = [total]
-    return total

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import AbstractSet, Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from .errors import GraphError, OpError, Span
 from .registry import AUTO_ARGUMENTS, OpDef, Param, get_op
@@ -126,15 +126,16 @@ def auto_argument(arg: str) -> bool:
     return arg in AUTO_ARGUMENTS
 
 
-def topo_sort(outputs: Iterable[Entry]) -> list[Node]:
+def topo_sort(outputs: Iterable[Entry], stop: AbstractSet[Node] = frozenset()) -> list[Node]:
     """All nodes reachable from ``outputs`` in DFS post-order (inputs in order), iteratively.
 
-    Deterministic: the order depends only on the graph structure, never on ids.
+    Nodes in ``stop`` (and what only they reach) are not visited. Deterministic: the order
+    depends only on the graph structure, never on ids.
     """
     order: list[Node] = []
     seen: set[Node] = set()
     for head in outputs:
-        if head.node in seen:
+        if head.node in seen or head.node in stop:
             continue
         stack: list[tuple[Node, int]] = [(head.node, 0)]
         seen.add(head.node)
@@ -143,7 +144,7 @@ def topo_sort(outputs: Iterable[Entry]) -> list[Node]:
             if i < len(node.inputs):
                 stack[-1] = (node, i + 1)
                 child = node.inputs[i].node
-                if child not in seen:
+                if child not in seen and child not in stop:
                     seen.add(child)
                     stack.append((child, 0))
             else:

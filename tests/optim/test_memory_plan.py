@@ -233,3 +233,26 @@ def test_grad_sum_cap_turns_sums_into_inplace_chains():
     check_memory_plan(chain.plan)
     assert chain.plan.num_inplace > wide.plan.num_inplace
     assert chain.plan.planned_bytes < wide.plan.planned_bytes
+
+
+def test_lstm_gradient_memory_does_not_grow_with_steps():
+    # weight gradients of all steps are accumulated in place as the backward pass produces
+    # them (reverse-mode order + in-place sum chain), so the intermediate-gradient storage of
+    # an unrolled LSTM is independent of its length
+    def gradients(steps):
+        net = lstm.get_symbol(seq_len=steps, num_layers=2, num_hidden=32, input_size=8,
+                              num_label=20)
+        shapes = {f"t{t}_data": (4, 8) for t in range(steps)}
+        shapes.update({f"l{i}_init_{k}": (4, 32) for i in range(2) for k in "ch"})
+        plan = plan_training(net, shapes, "sharing").plan
+        check_memory_plan(plan)
+        return plan.bytes_by_class()["gradients"]
+    assert gradients(10) == gradients(20) == gradients(40)
+
+
+def test_joint_graph_runs_backward_in_reverse_forward_order():
+    net = mlp.get_symbol(hidden=(16, 16, 16))
+    joint = plan_training(net, {"data": (2, 8)}, "sharing").joint
+    names = [n.name for n in joint.graph.nodes if n.name.endswith("_backward")]
+    assert names == ["softmax_backward", "fc4_backward", "relu3_backward", "fc3_backward",
+                     "relu2_backward", "fc2_backward", "relu1_backward", "fc1_backward"]
