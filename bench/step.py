@@ -2,10 +2,14 @@
 
     python bench/step.py                       # small ResNet on CPU (prints JSON)
     python bench/step.py --net resnet50 --ctx cuda --batch 32
+    python bench/step.py --net resnet1001 --ctx cuda --batch 32 --strategy sharing
 
 Both sides run the same network (``examples.resnet`` and ``examples.torch_reference``) on the
 same device and dtype (float32); the reported time is the median over ``--steps`` steps after
 ``--warmup`` steps. torch eager uses ``F.batch_norm`` with running statistics, ReLU, conv2d.
+On CUDA it also reports memory: our measured step peak against the plan (planned storages +
+parameters + gradients + inputs + aux states) plus the measured workspace, and torch eager's
+step peak (``torch.cuda.max_memory_allocated``, reset before each step).
 """
 from __future__ import annotations
 
@@ -27,8 +31,9 @@ from executor import initialize, resolve_device  # noqa: E402
 
 NETS = {
     "small": dict(units=(2, 2, 2), filter_list=(16, 64, 128, 256), image_shape=(3, 32, 32)),
-    "resnet50": dict(units=resnet.UNITS[50], filter_list=(64, 256, 512, 1024, 2048),
-                     image_shape=(3, 224, 224)),
+    **{f"resnet{d}": dict(units=resnet.units_for_depth(d),
+                          filter_list=(64, 256, 512, 1024, 2048), image_shape=(3, 224, 224))
+       for d in (50, 101, 152, 200, 1001)},
 }
 
 
@@ -57,14 +62,16 @@ def main() -> None:
     ap.add_argument("--ctx", default="cpu")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--strategy", choices=("none", "inplace", "sharing"), default="sharing")
+    ap.add_argument("--skip-eager", action="store_true", help="time only our executor")
     args = ap.parse_args()
     cfg = NETS[args.net]
     device = resolve_device(args.ctx)
     torch.manual_seed(0)
-    net = resnet.get_symbol(num_classes=1000 if args.net == "resnet50" else 10, **cfg)
+    net = resnet.get_symbol(num_classes=10 if args.net == "small" else 1000, **cfg)
     shape = (args.batch, *cfg["image_shape"])
     reqs = {n: "null" if n in ("data", "softmax_label") else "write" for n in net.list_arguments()}
-    exe = net.simple_bind(device, grad_req=reqs, data=shape)
+    exe = net.simple_bind(device, grad_req=reqs, strategy=args.strategy, data=shape)
     initialize(exe, seed=0)
     exe.arg_dict["data"].normal_()
     exe.arg_dict["softmax_label"].random_(0, 10)
@@ -85,14 +92,30 @@ def main() -> None:
         torch.autograd.grad(loss, weights, allow_unused=True)
 
     ours_ms = _median_ms(ours, device, args.warmup, args.steps)
-    eager_ms = _median_ms(eager, device, args.warmup, args.steps)
-    print(json.dumps({
-        "net": args.net, "batch": args.batch, "device": str(device),
+    result = {
+        "net": args.net, "batch": args.batch, "device": str(device), "strategy": args.strategy,
         "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
                         else "cpu"),
         "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "ours_ms": round(ours_ms, 2), "torch_eager_ms": round(eager_ms, 2),
-        "ratio": round(ours_ms / eager_ms, 3)}, indent=2))
+        "ours_ms": round(ours_ms, 2)}
+    rep = exe.memory_report()
+    result["planned_bytes"] = rep["planned_bytes"]
+    if "measured_step_peak" in rep:
+        bound = rep["total_bytes"] - rep["workspace_estimate"]
+        result.update(measured_step_peak=rep["measured_step_peak"],
+                      measured_workspace=rep["measured_workspace"], plan_and_bound=bound,
+                      peak_over_plan_plus_workspace=round(
+                          rep["measured_step_peak"] / (bound + rep["measured_workspace"]), 4))
+    if not args.skip_eager:
+        del exe  # free our buffers before timing torch
+        eager_ms = _median_ms(eager, device, args.warmup, args.steps)
+        result.update(torch_eager_ms=round(eager_ms, 2), ratio=round(ours_ms / eager_ms, 3))
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+            eager()
+            torch.cuda.synchronize(device)
+            result["torch_eager_peak"] = torch.cuda.max_memory_allocated(device)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,157 @@
+"""``sublinear plan``: print a network's static memory plan (and draw its timeline)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from optim.memory import STRATEGIES, MemoryPlan
+from optim.pipeline import NetworkPlan, default_grad_req, plan_network
+from optim.flags import read_flags
+from symbol import Symbol, SymbolError
+
+__all__ = ["add_plan_parser", "load_net", "parse_kv", "plan_table", "draw_timeline"]
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+GiB, MiB = 2**30, 2**20
+
+
+def parse_kv(items: list[str] | None, what: str) -> dict[str, str]:
+    """``['k=v', ...]`` -> ``{k: v}``; a malformed item is a SymbolError."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SymbolError(f"{what} {item!r}: expected NAME=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _shape(name: str, text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(d) for d in text.replace("x", ",").split(",") if d.strip())
+    except ValueError:
+        dims = ()
+    if not dims or min(dims) <= 0:
+        raise SymbolError(f"--shape {name}={text}: expected positive integers such as "
+                          "32,3,224,224")
+    return dims
+
+
+def load_net(spec: str, params: dict[str, str]) -> Symbol:
+    """A network from a DSL file, an MXNet symbol JSON file or an example name
+    (``mlp``, ``resnet``, ``lstm``, ``inception`` = ``examples/<name>.sym``)."""
+    import symbol as sym
+    path = Path(spec)
+    if not path.exists() and (EXAMPLES / f"{spec}.sym").exists():
+        path = EXAMPLES / f"{spec}.sym"
+    if not path.exists():
+        raise SymbolError(f"no such network file or example: {spec}")
+    if path.suffix == ".json":
+        if params:
+            raise SymbolError("--param applies to DSL files, not to MXNet JSON")
+        return sym.load_json(str(path))
+    return sym.load(str(path), params=params)
+
+
+def add_plan_parser(sub: Any) -> None:
+    """Register ``sublinear plan`` on an argparse subparsers object."""
+    p = sub.add_parser("plan", help="print the static memory plan of a network",
+                       description="Plan the joint forward+backward graph of NET (a .sym DSL "
+                       "file, an MXNet -symbol.json file, or an example name) and print "
+                       "planned bytes by class.")
+    p.add_argument("net")
+    p.add_argument("--param", action="append", metavar="K=V", help="DSL net parameter")
+    p.add_argument("--shape", action="append", metavar="NAME=D1,D2,..", help="input shape")
+    p.add_argument("--strategy", choices=STRATEGIES, default=None,
+                   help="memory strategy (default: from the environment, else sharing)")
+    p.add_argument("--co-share", type=int, default=None, metavar="K",
+                   help="co-share colours (MXNET_EXEC_NUM_TEMP)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--timeline", metavar="PNG", help="draw live bytes along the execution order")
+    p.set_defaults(func=run_plan)
+
+
+def make_plan(args: argparse.Namespace) -> tuple[Symbol, NetworkPlan]:
+    """Load and plan the network described by ``args``."""
+    import dataclasses
+    net = load_net(args.net, parse_kv(args.param, "--param"))
+    shapes: dict[str, Any] = {k: _shape(k, v) for k, v in parse_kv(args.shape, "--shape").items()}
+    flags = read_flags()
+    if args.co_share is not None:
+        if args.co_share < 1:
+            raise SymbolError("--co-share must be >= 1")
+        flags = dataclasses.replace(flags, num_temp=args.co_share)
+    declared = [v.name for v in net.graph.inputs if "__shape__" in v.attrs]
+    reqs = default_grad_req(net.list_arguments(), [*shapes, *declared])
+    plan = plan_network(net.graph, shapes, grad_req=reqs, aux=net.list_auxiliary_states(),
+                        strategy=args.strategy, flags=flags)
+    return net, plan
+
+
+def report_dict(plan: MemoryPlan) -> dict[str, Any]:
+    """The machine-readable plan report."""
+    return {"strategy": plan.strategy, "match_range": plan.match_range,
+            "num_temp": plan.num_temp, "planned_bytes": plan.planned_bytes,
+            "total_bytes": plan.total_bytes, "num_storage": plan.num_storage,
+            "num_inplace": plan.num_inplace, "bytes_by_class": plan.bytes_by_class(),
+            "num_ops": len(plan.liveness.order)}
+
+
+def plan_table(name: str, plan: MemoryPlan, out: TextIO) -> None:
+    """The plan as a table for people."""
+    rep = report_dict(plan)
+    print(f"network {name}: {rep['num_ops']} ops in the joint graph, strategy "
+          f"{plan.strategy} (match range {plan.match_range}, co-share {plan.num_temp})", file=out)
+    print(f"{'class':<22}{'MiB':>12}{'GiB':>10}", file=out)
+    for cls, b in rep["bytes_by_class"].items():
+        print(f"{cls:<22}{b / MiB:>12.1f}{b / GiB:>10.3f}", file=out)
+    print(f"{'planned (a+g)':<22}{plan.planned_bytes / MiB:>12.1f}"
+          f"{plan.planned_bytes / GiB:>10.3f}", file=out)
+    print(f"{'total':<22}{plan.total_bytes / MiB:>12.1f}{plan.total_bytes / GiB:>10.3f}",
+          file=out)
+    print(f"{plan.num_storage} storages, {plan.num_inplace} in-place", file=out)
+
+
+def draw_timeline(plan: MemoryPlan, path: str, title: str) -> None:
+    """PNG of live planned bytes per class along the execution order, peak marked."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = plan.timeline()
+    steps = list(range(len(rows)))
+    fixed = sum(plan.nbytes.get(e, 0) for e in plan.external) / GiB
+    act = [r["activations"] / GiB for r in rows]
+    grad = [r["gradients"] / GiB for r in rows]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.stackplot(steps, [fixed] * len(rows), act, grad,
+                 labels=["bound arrays (params, grads, inputs, aux)", "activations",
+                         "intermediate gradients"], alpha=0.8)
+    total = [fixed + a + g for a, g in zip(act, grad)]
+    peak = max(range(len(total)), key=total.__getitem__)
+    ax.annotate(f"peak {total[peak]:.2f} GiB", (peak, total[peak]),
+                xytext=(0.6, 0.92), textcoords="axes fraction",
+                arrowprops=dict(arrowstyle="->"))
+    ax.set_xlabel("execution step (joint graph order)")
+    ax.set_ylabel("live bytes (GiB)")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_plan(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Entry point of ``sublinear plan``."""
+    out = out or sys.stdout
+    net, nplan = make_plan(args)
+    plan = nplan.plan
+    if args.timeline:
+        draw_timeline(plan, args.timeline, f"{Path(args.net).stem}: {plan.strategy}")
+    if args.json:
+        print(json.dumps(report_dict(plan), indent=2), file=out)
+    else:
+        plan_table(Path(args.net).stem, plan, out)
+    return 0
