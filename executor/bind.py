@@ -9,6 +9,7 @@ from symbol import Symbol
 
 from optim.flags import read_flags
 from optim.pipeline import resolve_strategy
+from optim.search import plan_training
 
 from .executor import GRAD_REQS, Executor, ExecutorError, torch_dtype
 
@@ -51,7 +52,8 @@ def _grad_reqs(grad_req: Any, names: Sequence[str]) -> dict[str, str]:
 
 def simple_bind(symbol: Symbol, ctx: Any = "cpu", grad_req: Any = "write",
                 type_dict: Mapping[str, str] | None = None, dtype: str | None = None,
-                strategy: str | None = None, **shapes: Any) -> Executor:
+                strategy: str | None = None, mirror: str | None = None,
+                budget: str | int | None = None, **shapes: Any) -> Executor:
     """Allocate arguments, gradients and auxiliary states from input shapes and bind.
 
     Args:
@@ -61,11 +63,17 @@ def simple_bind(symbol: Symbol, ctx: Any = "cpu", grad_req: Any = "write",
         type_dict: argument name -> dtype name; ``dtype`` sets the default (``'float32'``).
         strategy: memory strategy ``none``/``inplace``/``sharing`` (default: from the
             environment, MXNet's names; ``sharing`` when unset).
+        mirror: recompute strategy ``none``/``drop-cheap``/``drop-cheap-keep-bn``/
+            ``sublinear``/``recursive`` (default: ``SUBLINEAR_MIRROR`` or
+            ``MXNET_BACKWARD_DO_MIRROR``, else none).
+        budget: memory budget (``'3GB'`` or bytes; default ``SUBLINEAR_MEMORY_BUDGET``): the
+            cheapest mirror plan whose planned bytes fit.
         **shapes: input shapes by name (``data=(32, 3, 224, 224)``).
 
     Raises:
         ShapeError: inconsistent shapes. ExecutorError: a shape that cannot be inferred.
-        FlagError: a bad environment value (before anything is allocated).
+        FlagError, MirrorError: a bad setting or an impossible budget, before anything is
+            allocated.
     """
     flags = read_flags()
     resolve_strategy(strategy, flags)
@@ -78,18 +86,22 @@ def simple_bind(symbol: Symbol, ctx: Any = "cpu", grad_req: Any = "write",
                             "give it as a keyword argument, e.g. data=(32, 100)")
     default = dtype or "float32"
     types = dict(type_dict or {})
+    reqs = _grad_reqs(grad_req, args)
+    known = dict(zip(args + aux, arg_shapes + aux_shapes))
+    planned = plan_training(symbol.graph, known, grad_req=reqs, aux=aux, strategy=strategy,
+                            mirror=mirror, budget=budget, flags=flags, default_dtype=default,
+                            dtypes={n: types.get(n, default) for n in args + aux})
 
     def alloc(name: str, shape: tuple[int, ...], fill: float = 0.0) -> torch.Tensor:
         return torch.full(shape, fill, dtype=torch_dtype(types.get(name, default)),
                           device=device)
 
-    reqs = _grad_reqs(grad_req, args)
     arg_dict = {n: alloc(n, s) for n, s in zip(args, arg_shapes, strict=True)}
     grad_dict = {n: alloc(n, arg_dict[n].shape) for n in args if reqs[n] != "null"}
     aux_dict = {n: alloc(n, s, 1.0 if n.endswith("_var") else 0.0)
                 for n, s in zip(aux, aux_shapes, strict=True)}
-    return Executor(symbol, device, arg_dict, grad_dict, aux_dict, reqs, strategy=strategy,
-                    flags=flags)
+    return Executor(symbol, device, arg_dict, grad_dict, aux_dict, reqs, flags=flags,
+                    planned=planned)
 
 
 def _named(what: str, arrays: Any, names: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -108,11 +120,12 @@ def _named(what: str, arrays: Any, names: Sequence[str]) -> dict[str, torch.Tens
 
 
 def bind(symbol: Symbol, ctx: Any = "cpu", args: Any = None, args_grad: Any = None,
-         grad_req: Any = "write", aux_states: Any = None, strategy: str | None = None) -> Executor:
+         grad_req: Any = "write", aux_states: Any = None, strategy: str | None = None,
+         mirror: str | None = None, budget: str | int | None = None) -> Executor:
     """Bind to caller-given tensors (dicts by name, or lists in ``list_arguments`` order).
 
     Gradient tensors missing from ``args_grad`` are allocated for arguments whose grad_req is
-    not null. ``strategy`` as in :func:`simple_bind`.
+    not null. ``strategy``, ``mirror`` and ``budget`` as in :func:`simple_bind`.
     """
     flags = read_flags()
     resolve_strategy(strategy, flags)
@@ -137,4 +150,4 @@ def bind(symbol: Symbol, ctx: Any = "cpu", args: Any = None, args_grad: Any = No
         if reqs[n] != "null" and n not in grad_dict:
             grad_dict[n] = torch.zeros_like(arg_dict[n])
     return Executor(symbol, device, arg_dict, grad_dict, aux_dict, reqs, strategy=strategy,
-                    flags=flags)
+                    mirror=mirror, budget=budget, flags=flags)

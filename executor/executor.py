@@ -17,9 +17,11 @@ import torch
 
 from optim.flags import PlannerFlags, read_flags
 from optim.memory import MemoryPlan
-from optim.pipeline import owned_gradients, plan_network
+from optim.mirror import MirrorPlan
+from optim.pipeline import NetworkPlan, owned_gradients
+from optim.search import plan_training
 from symbol import Symbol, SymbolError
-from symbol.gradient import JointGraph
+from symbol.gradient import MIRROR_OF, JointGraph
 from symbol.graph import Entry, Node
 
 from .kernels import KERNELS, Kernel, KernelContext
@@ -63,6 +65,7 @@ class _Step:
     ctx: KernelContext
     ins: list[torch.Tensor]
     outs: list[torch.Tensor | None]
+    origin: str | None = None  # the node a recomputed copy recomputes
 
 
 class Executor:
@@ -75,30 +78,37 @@ class Executor:
         outputs: the symbol's output tensors, valid after :meth:`forward`.
         joint: the joint forward+backward graph being executed.
         plan: the static memory plan the buffers realise.
+        mirror_plan: what is kept and what is recomputed in the backward pass.
         kernel_calls: op name -> number of kernel calls so far (for tests and profiling).
+        recompute_calls: forward node name -> how often it was recomputed so far.
     """
 
     def __init__(self, symbol: Symbol, device: torch.device,
                  arg_dict: dict[str, torch.Tensor], grad_dict: dict[str, torch.Tensor],
                  aux_dict: dict[str, torch.Tensor], grad_req: Mapping[str, str], *,
-                 strategy: str | None = None, flags: PlannerFlags | None = None) -> None:
+                 strategy: str | None = None, mirror: str | None = None,
+                 budget: str | int | None = None, flags: PlannerFlags | None = None,
+                 planned: tuple[MirrorPlan, NetworkPlan] | None = None) -> None:
         self.symbol, self.device = symbol, device
         self.arg_dict, self.grad_dict, self.aux_dict = arg_dict, grad_dict, aux_dict
         self.grad_req = dict(grad_req)
         self.flags = flags or read_flags()
-        bound = {**arg_dict, **aux_dict}
-        net = plan_network(symbol.graph, {k: tuple(v.shape) for k, v in bound.items()},
-                           grad_req={a: self.grad_req.get(a, "null")
-                                     for a in symbol.list_arguments()},
-                           aux=list(aux_dict), strategy=strategy, flags=self.flags,
-                           dtypes={k: dtype_name(v.dtype) for k, v in bound.items()},
-                           default_dtype=dtype_name(self._float_dtype()))
+        if planned is None:
+            bound = {**arg_dict, **aux_dict}
+            planned = plan_training(
+                symbol.graph, {k: tuple(v.shape) for k, v in bound.items()},
+                grad_req={a: self.grad_req.get(a, "null") for a in symbol.list_arguments()},
+                aux=list(aux_dict), strategy=strategy, mirror=mirror, budget=budget,
+                flags=self.flags, dtypes={k: dtype_name(v.dtype) for k, v in bound.items()},
+                default_dtype=dtype_name(_float_dtype(arg_dict)))
+        self.mirror_plan, net = planned
         self.joint: JointGraph = net.joint
         self.shapes, self.dtypes, self.plan = net.shapes, net.dtypes, net.plan
         self.strategy = self.plan.strategy
         self.state: dict[str, Any] = {"is_train": False, "step": 0,
                                       "seed": int(torch.randint(0, 2**31 - 1, ()).item())}
         self.kernel_calls: Counter[str] = Counter()
+        self.recompute_calls: Counter[str] = Counter()
         self._buffers = self._bind_external()
         self._realise(self.plan)
         self._forward_steps, self._backward_steps = self._compile()
@@ -113,12 +123,6 @@ class Executor:
         self._step_base = 0
 
     # -- bind-time work -------------------------------------------------------------------------
-    def _float_dtype(self) -> torch.dtype:
-        for t in self.arg_dict.values():
-            if t.is_floating_point():
-                return t.dtype
-        return torch.float32
-
     def _new_buffer(self, e: Entry) -> torch.Tensor:
         return torch.empty(self.shapes[e], dtype=torch_dtype(self.dtypes[e] or "float32"),
                            device=self.device)
@@ -155,22 +159,28 @@ class Executor:
         index = g.node_index
         fwd: list[_Step] = []
         bwd: list[_Step] = []
+        by_name = {n.name: n for n in g.nodes}
         for node in self.plan.liveness.order:
             kernel = KERNELS[node.op]
-            ctx = KernelContext(node.name, node.params, index[node], self.state)
+            original = by_name.get(node.attrs.get(MIRROR_OF, ""))
+            ctx = KernelContext(node.name, node.params, index[original or node], self.state,
+                                recompute=original is not None)
             ins = [self._buffers[e] for e in node.inputs]
             outs = [self._buffers.get(Entry(node, i)) for i in range(node.num_outputs)]
             if node in forward_nodes and bwd:
                 raise AssertionError("execution order interleaves backward and forward nodes")
-            (fwd if node in forward_nodes else bwd).append(_Step(node, kernel, ctx, ins, outs))
+            step = _Step(node, kernel, ctx, ins, outs, original.name if original else None)
+            (fwd if node in forward_nodes else bwd).append(step)
         return fwd, bwd
 
     # -- running --------------------------------------------------------------------------------
     def _run(self, steps: Sequence[_Step]) -> None:
-        calls = self.kernel_calls
+        calls, again = self.kernel_calls, self.recompute_calls
         for s in steps:
             s.kernel(s.ctx, s.ins, s.outs)
             calls[s.node.op] += 1
+            if s.origin is not None:
+                again[s.origin] += 1
 
     def forward(self, is_train: bool = False, **inputs: Any) -> list[torch.Tensor]:
         """Run the forward part; ``inputs`` are copied into ``arg_dict`` first.
@@ -254,6 +264,13 @@ class Executor:
     def __repr__(self) -> str:
         return (f"<Executor {len(self.joint.graph.nodes)} ops on {self.device}: "
                 f"{', '.join(self.symbol.list_outputs())}>")
+
+
+def _float_dtype(arrays: Mapping[str, torch.Tensor]) -> torch.dtype:
+    for t in arrays.values():
+        if t.is_floating_point():
+            return t.dtype
+    return torch.float32
 
 
 def _assign(dst: torch.Tensor, value: Any, name: str) -> None:

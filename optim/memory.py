@@ -28,6 +28,7 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+from symbol.gradient import MIRROR_OF
 from symbol.graph import Entry, Graph, Node, output_name
 
 from .inplace import plan_inplace
@@ -224,7 +225,8 @@ def colour_nodes(order: Sequence[Node], num_colours: int) -> dict[Node, int]:
 
 
 def _classify(graph: Graph, num_forward: int) -> set[Node]:
-    forward: set[Node] = set()
+    """Nodes whose outputs are activations: forward nodes and their recomputed copies."""
+    forward: set[Node] = {n for n in graph.nodes if MIRROR_OF in n.attrs}
     stack = [e.node for e in graph.outputs[:num_forward]]
     while stack:
         n = stack.pop()

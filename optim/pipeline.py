@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from symbol.errors import SymbolError
 from symbol.gradient import JointGraph, gradient
-from symbol.graph import Entry, Graph, output_name
+from symbol.graph import Entry, Graph, Node, output_name
 from symbol.infer_shape import infer_shape, infer_type
 
 from .flags import PlannerFlags, read_flags
@@ -108,7 +108,8 @@ def external_classes(joint: JointGraph, *, aux: Sequence[str], with_grad: Sequen
 def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[str, str],
                  aux: Sequence[str] = (), dtypes: Mapping[str, str] | None = None,
                  strategy: str | None = None, flags: PlannerFlags | None = None,
-                 default_dtype: str = "float32") -> NetworkPlan:
+                 default_dtype: str = "float32",
+                 mirror: Mapping[Node, int] | None = None) -> NetworkPlan:
     """Differentiate, shape and plan ``graph`` without allocating anything.
 
     Args:
@@ -119,6 +120,7 @@ def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[s
         dtypes: variable dtypes by name (default ``default_dtype``).
         strategy: memory strategy (default from the environment).
         flags: planner settings (default: read from the environment).
+        mirror: mirror counts of forward nodes to recompute (see ``optim.mirror``).
 
     Raises:
         SymbolError: a user error (shapes, strategy, environment values).
@@ -128,7 +130,8 @@ def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[s
     done: list[str] = []
     wrt = [n for n, r in grad_req.items() if r != "null"]
     joint = _run("gradient", done,
-                 lambda: gradient(graph, wrt, grad_sum_cap=flags.grad_sum_cap))
+                 lambda: gradient(graph, wrt, grad_sum_cap=flags.grad_sum_cap,
+                                  mirror=None if flags.no_mirror else mirror))
     _run("verify", done, joint.graph.verify)
     known = dict(shapes)
     fwd = _run("infer_shape", done, lambda: infer_shape(graph, known))

@@ -21,12 +21,17 @@ node appears once, and backward nodes are named deterministically from forward n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from types import MappingProxyType
+from typing import Mapping, Sequence
 
 from .errors import SymbolError
 from .graph import Entry, Graph, Node, make_node, make_variable, output_name, topo_sort
+from .ops._helpers import reading_outputs_of
 
-__all__ = ["JointGraph", "gradient", "sum_gradients"]
+__all__ = ["JointGraph", "gradient", "sum_gradients", "mirror_copies", "MIRROR_OF"]
+
+#: Attribute on a recomputed copy naming the node it recomputes.
+MIRROR_OF = "__mirror_of__"
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,8 +148,37 @@ class _Order:
             self.nodes.append(node)
 
 
-def gradient(graph: Graph, wrt: Sequence[str] | None = None, *,
-             grad_sum_cap: int = 8) -> JointGraph:
+def mirror_copies(graph: Graph, counts: Mapping[Node, int]) -> dict[Node, Node]:
+    """Paper Alg. 2: the recomputed copy ``a[v]`` of every node with mirror count m(v) >= 1.
+
+    Level k = 1 .. max m copies every node with m(v) >= k, wiring it to the latest copies of
+    its inputs; so a node with m = k is recomputed k times, each level from the previous
+    level's copies (the recursive scheme). Copies are named ``<node>_mirror`` (level 1),
+    ``<node>_mirror<k>`` (level k > 1) and carry ``__mirror_of__ = <node>``.
+    """
+    latest: dict[Node, Node] = {}
+    top = max(counts.values(), default=0)
+    for k in range(1, top + 1):
+        for v in graph.nodes:
+            if counts.get(v, 0) >= k:
+                inputs = tuple(Entry(latest.get(e.node, e.node), e.index) for e in v.inputs)
+                name = f"{v.name}_mirror" + (str(k) if k > 1 else "")
+                attrs = MappingProxyType({**v.attrs, MIRROR_OF: v.name})
+                latest[v] = Node(v.op, name, inputs, attrs, v.params, v.num_outputs, v.span)
+    return latest
+
+
+def _gradient_view(node: Node, copies: Mapping[Node, Node]) -> Node:
+    """The node a gradient rule sees: ``node`` with its inputs read from their copies."""
+    if node not in copies and not any(e.node in copies for e in node.inputs):
+        return node
+    inputs = tuple(Entry(copies.get(e.node, e.node), e.index) for e in node.inputs)
+    return Node(node.op, node.name, inputs, node.attrs, node.params, node.num_outputs,
+                node.span)
+
+
+def gradient(graph: Graph, wrt: Sequence[str] | None = None, *, grad_sum_cap: int = 8,
+             mirror: Mapping[Node, int] | None = None) -> JointGraph:
     """Build the joint forward+backward graph of ``graph``. See the module docstring.
 
     The joint graph's node order is the forward order followed by the backward nodes in the
@@ -156,10 +190,14 @@ def gradient(graph: Graph, wrt: Sequence[str] | None = None, *,
         wrt: variable names to differentiate with respect to (default: every variable that is
             not an auxiliary state).
         grad_sum_cap: most contributions summed by one ElementWiseSum (see step 3).
+        mirror: mirror count m(v) of forward nodes to recompute (paper Alg. 2); gradient rules
+            then read the copies, which the node order schedules lazily, right before the
+            first backward node that needs them.
 
     Raises:
         SymbolError: an unknown ``wrt`` name.
     """
+    copies = mirror_copies(graph, mirror or {})
     variables = {v.name: v for v in graph.inputs}
     if wrt is None:
         wrt = [v.name for v in graph.inputs if v not in graph.aux_variables]
@@ -195,7 +233,9 @@ def gradient(graph: Graph, wrt: Sequence[str] | None = None, *,
             continue
         if opdef.gradient is None:
             raise SymbolError(f"operator '{node.name}' ({node.op}) is not differentiable")
-        in_grads = list(opdef.gradient(node, out_grads))
+        view = _gradient_view(node, copies)
+        with reading_outputs_of(view, copies.get(node, node)):
+            in_grads = list(opdef.gradient(view, out_grads))
         if len(in_grads) != len(node.inputs):
             raise AssertionError(f"gradient rule of {node.op} returned {len(in_grads)} "
                                  f"gradients for {len(node.inputs)} inputs")

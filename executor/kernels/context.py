@@ -19,12 +19,16 @@ class KernelContext:
         node_index: position of the node in the graph; with ``seed`` and ``step`` it keys the
             node's random stream, so a recomputed node draws exactly what the original drew.
         state: executor-wide mutable state: ``is_train`` (bool), ``step`` (int), ``seed`` (int).
+        recompute: this node is a recomputed (mirrored) copy: it draws the random stream of the
+            node it copies (``node_index`` is that node's) and must not update state a second
+            time (batch-norm moving statistics).
     """
 
     name: str
     params: Mapping[str, Any]
     node_index: int
     state: dict[str, Any] = field(default_factory=dict)
+    recompute: bool = False
 
     @property
     def is_train(self) -> bool:

@@ -122,7 +122,8 @@ def batch_norm(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
     if ctx.is_train and not p["use_global_stats"]:
         aten.native_batch_norm.out(x, weight, beta, None, None, True, 0.0, p["eps"], out=y,
                                    save_mean=mean, save_invstd=invstd)
-        _update_moving(p, moving_mean, moving_var, mean, invstd)
+        if not ctx.recompute:  # a recomputed copy must not update the statistics twice
+            _update_moving(p, moving_mean, moving_var, mean, invstd)
         return
     aten.native_batch_norm.out(x, weight, beta, moving_mean, moving_var, False, 0.0, p["eps"],
                                out=y, save_mean=x.new_empty(0), save_invstd=x.new_empty(0))

@@ -1,13 +1,15 @@
 """Family helpers shared by the op tables (the Python version of NNVM's registration macros)."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 from ..errors import ShapeError
 from ..graph import Entry, Node, make_node
 from ..registry import Params, Shape, ShapeList
 
-__all__ = ["backward_node", "same_shape", "identity_shape", "out", "unify", "head"]
+__all__ = ["backward_node", "same_shape", "identity_shape", "out", "unify", "head",
+           "reading_outputs_of"]
 
 
 def head(ograds: Sequence[Entry | None], index: int = 0) -> Entry:
@@ -24,9 +26,28 @@ def backward_node(op: str, node: Node, inputs: Sequence[Entry], *, suffix: str =
                      params=dict(node.params if params is None else params))
 
 
+#: Gradient rules read a node's outputs only through :func:`out`, so that the gradient pass can
+#: point them at a recomputed (mirrored) copy of the node (paper Alg. 2); see
+#: :func:`reading_outputs_of`.
+_OUTPUT_OF: dict[Node, Node] = {}
+
+
 def out(node: Node, index: int = 0) -> Entry:
-    """Entry ``index`` of ``node``."""
-    return Entry(node, index)
+    """Entry ``index`` of ``node`` (of the node it stands for, inside a gradient rule)."""
+    return Entry(_OUTPUT_OF.get(node, node), index)
+
+
+@contextmanager
+def reading_outputs_of(view: Node, target: Node) -> Iterator[None]:
+    """While a gradient rule runs on ``view``, make ``out(view, i)`` mean ``Entry(target, i)``."""
+    if view is target:
+        yield
+        return
+    _OUTPUT_OF[view] = target
+    try:
+        yield
+    finally:
+        del _OUTPUT_OF[view]
 
 
 def unify(what: str, shapes: Sequence[Shape | None]) -> Shape | None:

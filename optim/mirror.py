@@ -1,0 +1,304 @@
+"""Mirror planning: which forward nodes to recompute in the backward pass, and how often.
+
+A plan is a mirror count m(v) per forward node (0 keep, k >= 1 recompute k times; paper
+Alg. 2, applied by ``symbol.gradient``). Strategies:
+
+* ``none``: keep everything.
+* ``drop-cheap`` (``MXNET_BACKWARD_DO_MIRROR=1``): MXNet 1.x's rule, recompute every node except
+  Convolution, FullyConnected, Concat and SoftmaxOutput (the paper's "drop bn-relu").
+  ``drop-cheap-keep-bn`` is the paper-era variant that also keeps BatchNorm. Unlike MXNet we
+  also recompute Dropout: its mask is redrawn from the same (seed, step, node) stream, so the
+  recompute is exact.
+* ``sublinear``: paper Alg. 3 over the ``mirror_stage`` candidates with the Appendix A budget
+  search, each candidate plan scored by the exact memory planner.
+* ``recursive``: the O(log n) scheme: candidates kept at levels of a recursive bisection
+  (mirror counts up to log2 n), everything else recomputed at the deepest level.
+
+Attributes override every strategy: ``__force_mirroring__='True'`` recomputes a node (count at
+least 1), ``'False'`` keeps it.
+
+Algorithm 3 (``alg3``), for budget B: walk forward nodes in order adding each output's bytes to
+``temp``; at a candidate (a new ``mirror_stage`` value, or any node whose stage is ``'True'``)
+with ``temp > B`` keep it (checkpoint: x += its bytes, y = max(y, temp), temp = 0); other
+nodes of the same stage follow their group's decision; everything else is recomputed.
+Search (Appendix A): B = 0 gives (x, y); try 6 budgets evenly spaced on [B/sqrt2, sqrt2 B] with
+B = sqrt(x y); keep the plan whose exact planned bytes are lowest.
+Legality: never recompute variables, loss heads, backward ops, or nodes whose outputs are graph
+outputs (the user reads them; recomputing saves nothing).
+Complexity: alg3 O(nodes); the search plans the joint graph 6 times.
+Invariant (``check_mirror_plan``): no backward node reads a recomputed node's original output.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from symbol.errors import SymbolError
+from symbol.gradient import MIRROR_OF, JointGraph
+from symbol.graph import Entry, Graph, Node, output_name
+from symbol.registry import numel
+
+from .liveness import value_slots
+
+__all__ = ["MIRROR_STRATEGIES", "MirrorPlan", "MirrorError", "eligible", "drop_cheap",
+           "apply_attributes", "stage_groups", "alg3", "recursive_counts", "check_mirror_plan",
+           "resolve_mirror", "parse_bytes", "KEEP_OPS"]
+
+MIRROR_STRATEGIES = ("none", "drop-cheap", "drop-cheap-keep-bn", "sublinear", "recursive")
+#: Ops MXNet 1.x keeps under MXNET_BACKWARD_DO_MIRROR=1.
+KEEP_OPS = frozenset({"Convolution", "FullyConnected", "Concat", "SoftmaxOutput"})
+FORCE = "__force_mirroring__"
+STAGE = "mirror_stage"
+
+
+class MirrorError(SymbolError, ValueError):
+    """A bad mirror setting or an impossible memory budget."""
+
+
+@dataclass(frozen=True, eq=False)
+class MirrorPlan:
+    """A mirror plan: counts per node plus what the search tried.
+
+    Attributes:
+        strategy: the strategy that produced it.
+        counts: forward node -> mirror count (only nodes with count >= 1).
+        budget: Alg. 3's B for sublinear plans (bytes), else None.
+        searched: (budget, planned bytes) of every plan the search scored.
+        kept_bytes / recomputed_bytes: output bytes of the kept / recomputed forward nodes.
+        recompute_flops: extra forward flops as a fraction of one forward pass.
+    """
+
+    strategy: str
+    counts: Mapping[Node, int]
+    budget: int | None = None
+    searched: tuple[tuple[int, int], ...] = ()
+    kept: tuple[tuple[str, str, int], ...] = field(default=(), repr=False)
+    recomputed: tuple[tuple[str, str, int, int], ...] = field(default=(), repr=False)
+    recompute_flops: float = 0.0
+
+    @property
+    def kept_bytes(self) -> int:
+        return sum(b for _, _, b in self.kept)
+
+    @property
+    def recomputed_bytes(self) -> int:
+        return sum(b for _, _, b, _ in self.recomputed)
+
+    def saved(self) -> list[dict[str, Any]]:
+        """Every forward node: name, op, bytes of its outputs, kept or recomputed (and how
+        often) — the equivalent of JAX's ``print_saved_residuals``."""
+        rows = [{"node": n, "op": op, "bytes": b, "decision": "kept"} for n, op, b in self.kept]
+        rows += [{"node": n, "op": op, "bytes": b, "decision": f"recomputed x{k}"}
+                 for n, op, b, k in self.recomputed]
+        return rows
+
+    def print_saved(self) -> str:
+        """``saved()`` as text, one node a line."""
+        return "\n".join(f"{r['decision']:<14} {r['bytes'] / 2**20:>10.2f} MiB  {r['node']} "
+                         f"({r['op']})" for r in self.saved())
+
+    def summary(self) -> str:
+        """One line: strategy, counts, bytes kept and recomputed, extra compute."""
+        return (f"mirror {self.strategy}: {len(self.recomputed)} nodes recomputed "
+                f"({self.recomputed_bytes / 2**30:.3f} GiB), {len(self.kept)} kept "
+                f"({self.kept_bytes / 2**30:.3f} GiB), +{100 * self.recompute_flops:.0f}% "
+                "forward flops")
+
+
+def eligible(graph: Graph) -> list[Node]:
+    """Forward nodes that may be recomputed (see Legality in the module docstring)."""
+    outputs = {e.node for e in graph.outputs}
+    return [n for n in graph.nodes
+            if not n.opdef.is_loss and not n.opdef.is_backward and n not in outputs]
+
+
+def drop_cheap(graph: Graph, *, keep_bn: bool = False) -> dict[Node, int]:
+    """MXNet's ``MXNET_BACKWARD_DO_MIRROR`` rule (``keep_bn``: the paper-era variant)."""
+    keep = KEEP_OPS | ({"BatchNorm"} if keep_bn else set())
+    return {n: 1 for n in eligible(graph) if n.op not in keep}
+
+
+def apply_attributes(graph: Graph, counts: Mapping[Node, int]) -> dict[Node, int]:
+    """``__force_mirroring__`` on a node overrides the strategy's count for it."""
+    out = dict(counts)
+    allowed = set(eligible(graph))
+    for n in graph.nodes:
+        flag = n.attrs.get(FORCE)
+        if flag is None:
+            continue
+        if flag.strip().lower() in ("true", "1"):
+            if n in allowed:
+                out[n] = max(out.get(n, 0), 1)
+        elif flag.strip().lower() in ("false", "0"):
+            out.pop(n, None)
+        else:
+            raise MirrorError(f"node '{n.name}': {FORCE}={flag!r} must be 'True' or 'False'")
+    return out
+
+
+def stage_groups(graph: Graph) -> list[list[Node]]:
+    """Candidate cut lines in forward order: consecutive nodes sharing a ``mirror_stage``
+    value form one group; a stage value of ``'True'`` makes every node its own group."""
+    groups: list[list[Node]] = []
+    last: str | None = None
+    for n in eligible(graph):
+        stage = n.attrs.get(STAGE)
+        if stage is None:
+            continue
+        if stage == "True" or stage != last or not groups:
+            groups.append([n])
+        else:
+            groups[-1].append(n)
+        last = stage
+    return groups
+
+
+def node_bytes(node: Node, shapes: Mapping[Entry, Any], itemsize: int = 4) -> int:
+    """Bytes of all outputs of ``node``."""
+    return sum(numel(shapes[Entry(node, i)]) * itemsize for i in range(node.num_outputs))
+
+
+def alg3(graph: Graph, shapes: Mapping[Entry, Any],
+         budget: float) -> tuple[dict[Node, int], int, int]:
+    """Paper Alg. 3 with budget B: (counts, x = kept bytes, y = largest segment bytes)."""
+    first = {g[0]: g for g in stage_groups(graph)}
+    member = {n for g in first.values() for n in g}
+    counts: dict[Node, int] = {}
+    temp = x = y = 0
+    keep_group = False
+    for n in eligible(graph):
+        b = node_bytes(n, shapes)
+        temp += b
+        if n in first:
+            keep_group = temp > budget
+            if keep_group:
+                x += b
+                y = max(y, temp)
+                temp = 0
+                continue
+        elif n in member and keep_group:
+            x += b
+            continue
+        counts[n] = 1
+    return counts, x, y
+
+
+def recursive_counts(graph: Graph) -> dict[Node, int]:
+    """O(log n) plan: candidate groups get the depth of a recursive bisection (the middle one
+    kept, each half's middle recomputed once, ...); other nodes the deepest level."""
+    groups = stage_groups(graph)
+    depth: dict[int, int] = {}
+
+    stack = [(0, len(groups) - 1, 0)]
+    while stack:
+        lo, hi, level = stack.pop()
+        if lo > hi:
+            continue
+        mid = (lo + hi) // 2
+        depth[mid] = level
+        stack.extend([(lo, mid - 1, level + 1), (mid + 1, hi, level + 1)])
+    deepest = max(depth.values(), default=0) + 1
+    counts = {n: deepest for n in eligible(graph)}
+    for i, g in enumerate(groups):
+        for n in g:
+            if depth[i]:
+                counts[n] = depth[i]
+            else:
+                counts.pop(n, None)
+    return counts
+
+
+def describe(strategy: str, graph: Graph, shapes: Mapping[Entry, Any],
+             counts: Mapping[Node, int], *, budget: int | None = None,
+             searched: Sequence[tuple[int, int]] = (),
+             cost: Callable[[Node], int] | None = None) -> MirrorPlan:
+    """A MirrorPlan with the saved/recomputed listing and the extra forward flops."""
+    kept, recomputed = [], []
+    total_flops = extra = 0
+    for n in graph.nodes:
+        b = node_bytes(n, shapes)
+        flops = cost(n) if cost else 0
+        total_flops += flops
+        k = counts.get(n, 0)
+        if k:
+            recomputed.append((n.name, n.op, b, k))
+            extra += k * flops
+        else:
+            kept.append((n.name, n.op, b))
+    return MirrorPlan(strategy, dict(counts), budget, tuple(searched), tuple(kept),
+                      tuple(recomputed), extra / total_flops if total_flops else 0.0)
+
+
+def check_mirror_plan(joint: JointGraph, counts: Mapping[Node, int]) -> None:
+    """No backward node reads the original output of a recomputed node.
+
+    Raises:
+        MirrorError: naming the reader and the entry it should have read from a copy.
+    """
+    dropped = {n for n, k in counts.items() if k > 0}
+    forward: set[Node] = set()
+    stack = [e.node for e in joint.forward_outputs]
+    while stack:
+        n = stack.pop()
+        if n not in forward:
+            forward.add(n)
+            stack.extend(e.node for e in n.inputs)
+    for node in joint.graph.nodes:
+        if node in forward:
+            continue
+        for slot in value_slots(node):
+            e = node.inputs[slot]
+            if e.node in dropped:
+                raise MirrorError(f"backward node '{node.name}' reads {output_name(e)}, which "
+                                  "is recomputed: it should read the copy")
+        if MIRROR_OF in node.attrs and node.attrs[MIRROR_OF] not in {n.name for n in dropped}:
+            raise MirrorError(f"'{node.name}' recomputes a node the plan keeps")
+
+
+def parse_bytes(text: str) -> int:
+    """``'3GB'``, ``'512MiB'``, ``'1.5G'``, ``'1000000'`` -> bytes (GB = GiB, as the paper)."""
+    units = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 2**20,
+             "mib": 2**20, "g": 2**30, "gb": 2**30, "gib": 2**30, "t": 2**40, "tb": 2**40,
+             "tib": 2**40}
+    s = text.strip().lower().replace(" ", "")
+    num = s.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = s[len(num):]
+    try:
+        value = float(num)
+    except ValueError:
+        value = -1.0
+    if unit not in units or value <= 0 or not math.isfinite(value):
+        raise MirrorError(f"memory budget {text!r} is invalid: expected a positive size such "
+                          "as 3GB, 512MiB or 1.5G")
+    return int(value * units[unit])
+
+
+def resolve_mirror(strategy: str | None, env: Mapping[str, str] | None = None) -> str:
+    """The mirror strategy in force: the caller's, else ``SUBLINEAR_MIRROR``, else
+    ``MXNET_BACKWARD_DO_MIRROR=1`` (drop-cheap), else ``none``.
+
+    Raises:
+        MirrorError: an invalid value, or the two variables disagreeing.
+    """
+    env = os.environ if env is None else env
+    valid = ", ".join(MIRROR_STRATEGIES)
+    if strategy is not None:
+        if strategy not in MIRROR_STRATEGIES:
+            raise MirrorError(f"unknown mirror strategy '{strategy}'; expected one of {valid}")
+        return strategy
+    chosen = env.get("SUBLINEAR_MIRROR", "").strip()
+    if chosen and chosen not in MIRROR_STRATEGIES:
+        raise MirrorError(f"environment variable SUBLINEAR_MIRROR={chosen!r} is invalid: "
+                          f"expected one of {valid}")
+    flag = env.get("MXNET_BACKWARD_DO_MIRROR", "").strip()
+    if flag not in ("", "0", "1"):
+        raise MirrorError(f"environment variable MXNET_BACKWARD_DO_MIRROR={flag!r} is "
+                          "invalid: expected 0 or 1")
+    if flag == "1":
+        if chosen and chosen not in ("drop-cheap", "drop-cheap-keep-bn"):
+            raise MirrorError(f"MXNET_BACKWARD_DO_MIRROR=1 asks for drop-cheap but "
+                              f"SUBLINEAR_MIRROR={chosen}; unset one")
+        return chosen or "drop-cheap"
+    return chosen or "none"
