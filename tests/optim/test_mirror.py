@@ -1,0 +1,206 @@
+"""Mirror plans: policies, attributes, Alg. 3, recursion, budgets, the checker (no torch)."""
+from __future__ import annotations
+
+import pytest
+
+import symbol as sym
+from examples import resnet
+from optim.memory import check_memory_plan
+from optim.mirror import (MirrorError, alg3, apply_attributes, check_mirror_plan, drop_cheap,
+                          node_bytes, parse_bytes, recursive_counts, resolve_mirror, stage_groups)
+from optim.pipeline import default_grad_req, plan_network
+from optim.search import plan_training
+from symbol.infer_shape import infer_shape
+
+
+def small_resnet():
+    return resnet.get_symbol(num_classes=10, units=(2, 2, 2, 2), filter_list=(8, 16, 32, 64, 64),
+                             image_shape=(3, 64, 64))
+
+
+SHAPES = {"data": (2, 3, 64, 64)}
+
+
+def plan(net, mirror, **kw):
+    reqs = default_grad_req(net.list_arguments(), list(SHAPES))
+    return plan_training(net.graph, SHAPES, grad_req=reqs, aux=net.list_auxiliary_states(),
+                         mirror=mirror, **kw)
+
+
+def test_none_recomputes_nothing_and_equals_the_plain_plan():
+    net = small_resnet()
+    mplan, nplan = plan(net, "none")
+    reqs = default_grad_req(net.list_arguments(), list(SHAPES))
+    plain = plan_network(net.graph, SHAPES, grad_req=reqs, aux=net.list_auxiliary_states())
+    assert not mplan.counts and not mplan.recomputed
+    assert nplan.plan.planned_bytes == plain.plan.planned_bytes
+    assert not any("__mirror_of__" in n.attrs for n in nplan.joint.graph.nodes)
+
+
+def test_drop_cheap_keeps_conv_fc_concat_softmax_and_optionally_bn():
+    g = small_resnet().graph
+    counts = drop_cheap(g)
+    assert {"BatchNorm", "Activation", "Pooling", "elemwise_add"} <= {n.op for n in counts}
+    assert not {n.op for n in counts} & {"Convolution", "FullyConnected", "SoftmaxOutput"}
+    assert "BatchNorm" not in {n.op for n in drop_cheap(g, keep_bn=True)}
+
+
+def test_every_plan_passes_both_checkers_and_the_orderings_hold():
+    net = small_resnet()
+    sizes = {}
+    for m in ("none", "drop-cheap", "drop-cheap-keep-bn", "sublinear", "recursive"):
+        mplan, nplan = plan(net, m)
+        check_memory_plan(nplan.plan)
+        check_mirror_plan(nplan.joint, mplan.counts)
+        sizes[m] = nplan.plan.planned_bytes
+    # (drop-cheap-keep-bn is not smaller here: keeping the batch-norm output instead of the
+    # ReLU output saves nothing, and the greedy pool grows storages for the transient ReLU)
+    assert sizes["none"] > sizes["drop-cheap"] > sizes["sublinear"] > sizes["recursive"]
+
+
+def test_mirror_copies_are_named_and_read_by_the_backward_pass():
+    net = small_resnet()
+    mplan, nplan = plan(net, "drop-cheap")
+    names = {n.name for n in nplan.joint.graph.nodes}
+    assert "stage1_unit2_1_relu_mirror" in names and "stage1_unit2_1_relu_backward" in names
+    relu_bwd = next(n for n in nplan.joint.graph.nodes
+                    if n.name == "stage1_unit2_1_relu_backward")
+    assert relu_bwd.inputs[1].node.name == "stage1_unit2_1_relu_mirror"
+    # the copy is scheduled lazily: after the backward of the unit's later convolutions, right
+    # before the first backward node that reads it (the convolution it feeds)
+    order = [n.name for n in nplan.plan.liveness.order]
+    i = order.index("stage1_unit2_1_relu_mirror")
+    assert order.index("stage1_unit2_2_conv_backward") < i < order.index(
+        "stage1_unit2_1_conv_backward")
+
+
+def test_force_mirroring_attribute_overrides_the_strategy():
+    x = sym.Variable("data")
+    a = sym.FullyConnected(x, num_hidden=8, name="fc", attr={"__force_mirroring__": "True"})
+    b = sym.Activation(a, act_type="relu", name="relu", attr={"__force_mirroring__": "False"})
+    net = sym.MakeLoss(sym.FullyConnected(b, num_hidden=2, name="fc2"), name="loss")
+    counts = apply_attributes(net.graph, drop_cheap(net.graph))
+    assert {n.name for n in counts} == {"fc"}
+    # __force_mirroring__='True' mirrors even with the strategy off
+    reqs = default_grad_req(net.list_arguments(), ["data"])
+    mplan, _ = plan_training(net.graph, {"data": (4, 3)}, grad_req=reqs, mirror="none")
+    assert not mplan.counts  # none with no budget: attributes apply to mirroring strategies
+
+
+def test_bad_force_mirroring_value():
+    net = sym.MakeLoss(sym.Activation(sym.Variable("data"), act_type="relu", name="r",
+                                      attr={"__force_mirroring__": "yes"}), name="l")
+    with pytest.raises(MirrorError, match="__force_mirroring__='yes' must be 'True' or 'False'"):
+        apply_attributes(net.graph, {})
+
+
+def test_stage_groups_follow_memonger_semantics():
+    x = sym.Variable("data")
+    nodes = []
+    for i, stage in enumerate(["True", "True", "3", "3", "4", None, "4"]):
+        x = sym.Activation(x, act_type="relu", name=f"r{i}",
+                           attr={"mirror_stage": stage} if stage else None)
+        nodes.append(x)
+    net = sym.MakeLoss(x, name="loss")
+    groups = [[n.name for n in g] for g in stage_groups(net.graph)]
+    assert groups == [["r0"], ["r1"], ["r2", "r3"], ["r4", "r6"]]
+
+
+def test_alg3_with_zero_budget_keeps_every_candidate_and_reports_x_y():
+    net = small_resnet()
+    g = net.graph
+    shapes = infer_shape(g, SHAPES)
+    counts, x, y = alg3(g, shapes, 0)
+    kept = [grp[0] for grp in stage_groups(g)]
+    assert not set(kept) & set(counts)
+    assert x == sum(node_bytes(n, shapes) for n in kept)
+    assert 0 < y
+    _, x_inf, _ = alg3(g, shapes, float("inf"))
+    assert x_inf == 0
+
+
+def test_sublinear_search_tries_six_budgets_around_sqrt_xy():
+    mplan, nplan = plan(small_resnet(), "sublinear")
+    assert len(mplan.searched) == 6
+    assert mplan.budget in [b for b, _ in mplan.searched]
+    assert nplan.plan.planned_bytes == min(p for _, p in mplan.searched)
+
+
+def test_recursive_counts_bisect_the_candidates():
+    g = small_resnet().graph
+    counts = recursive_counts(g)
+    groups = stage_groups(g)
+    levels = [counts.get(grp[0], 0) for grp in groups]
+    assert levels.count(0) == 1 and max(levels) >= 2
+    assert max(counts.values()) == max(levels) + 1
+
+
+def test_sublinear_without_candidates_is_a_clear_error():
+    net = sym.MakeLoss(sym.Activation(sym.Variable("data"), act_type="relu"), name="l")
+    reqs = default_grad_req(net.list_arguments(), ["data"])
+    with pytest.raises(MirrorError, match="needs candidate cut points: mark nodes with the "
+                                          "attribute mirror_stage"):
+        plan_training(net.graph, {"data": (2, 2)}, grad_req=reqs, mirror="sublinear")
+
+
+def test_budget_picks_the_cheapest_plan_that_fits():
+    net = small_resnet()
+    sizes = {m: plan(net, m)[1].plan.planned_bytes for m in ("none", "drop-cheap", "sublinear")}
+    mplan, nplan = plan(net, None, budget=sizes["drop-cheap"] + 1)
+    assert mplan.strategy in ("drop-cheap", "drop-cheap-keep-bn")
+    assert nplan.plan.planned_bytes <= sizes["drop-cheap"] + 1
+    mplan, _ = plan(net, None, budget=sizes["none"] + 1)
+    assert mplan.strategy == "none"
+
+
+def test_impossible_budget_fails_naming_the_smallest_plan():
+    with pytest.raises(MirrorError, match=r"memory budget 0.00 GiB cannot be met: the smallest "
+                                          r"plan found needs .* GiB .*\(mirror strategy "
+                                          r"recursive\)"):
+        plan(small_resnet(), None, budget=1000)
+
+
+@pytest.mark.parametrize("text,value", [("3GB", 3 * 2**30), ("512MiB", 512 * 2**20),
+                                        ("1.5G", int(1.5 * 2**30)), ("1000", 1000)])
+def test_parse_bytes(text, value):
+    assert parse_bytes(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "abc", "-1GB", "3 parsecs", "0"])
+def test_parse_bytes_rejects(text):
+    with pytest.raises(MirrorError, match="memory budget .* is invalid"):
+        parse_bytes(text)
+
+
+def test_mirror_strategy_from_environment():
+    assert resolve_mirror(None, {}) == "none"
+    assert resolve_mirror(None, {"MXNET_BACKWARD_DO_MIRROR": "1"}) == "drop-cheap"
+    assert resolve_mirror(None, {"SUBLINEAR_MIRROR": "sublinear"}) == "sublinear"
+    assert resolve_mirror("recursive", {"SUBLINEAR_MIRROR": "sublinear"}) == "recursive"
+    with pytest.raises(MirrorError, match="SUBLINEAR_MIRROR='fast' is invalid: expected one of "
+                                          "none, drop-cheap, drop-cheap-keep-bn, sublinear, "
+                                          "recursive"):
+        resolve_mirror(None, {"SUBLINEAR_MIRROR": "fast"})
+    with pytest.raises(MirrorError, match="MXNET_BACKWARD_DO_MIRROR='yes' is invalid"):
+        resolve_mirror(None, {"MXNET_BACKWARD_DO_MIRROR": "yes"})
+    with pytest.raises(MirrorError, match="unset one"):
+        resolve_mirror(None, {"MXNET_BACKWARD_DO_MIRROR": "1", "SUBLINEAR_MIRROR": "sublinear"})
+    with pytest.raises(MirrorError, match="unknown mirror strategy 'all'"):
+        resolve_mirror("all", {})
+
+
+def test_checker_rejects_a_backward_node_reading_a_dropped_original():
+    net = small_resnet()
+    mplan, nplan = plan(net, "none")
+    relu = next(n for n in net.graph.nodes if n.op == "Activation")
+    with pytest.raises(MirrorError, match="reads .* which is recomputed"):
+        check_mirror_plan(nplan.joint, {relu: 1})
+
+
+def test_saved_listing_and_summary():
+    mplan, _ = plan(small_resnet(), "sublinear")
+    rows = mplan.saved()
+    assert {r["decision"] for r in rows} == {"kept", "recomputed x1"}
+    assert sum(r["bytes"] for r in rows) == mplan.kept_bytes + mplan.recomputed_bytes
+    assert mplan.summary().startswith("mirror sublinear: ")
+    assert 0.9 < mplan.recompute_flops <= 1.0
