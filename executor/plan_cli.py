@@ -7,9 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from optim.memory import STRATEGIES, MemoryPlan
-from optim.pipeline import NetworkPlan, default_grad_req, plan_network
 from optim.flags import read_flags
+from optim.memory import STRATEGIES, MemoryPlan
+from optim.mirror import MIRROR_STRATEGIES, MirrorPlan
+from optim.pipeline import NetworkPlan, default_grad_req
+from optim.search import plan_training
+from symbol.gradient import MIRROR_OF
 from symbol import Symbol, SymbolError
 
 __all__ = ["add_plan_parser", "load_net", "parse_kv", "plan_table", "draw_timeline"]
@@ -69,12 +72,19 @@ def add_plan_parser(sub: Any) -> None:
                    help="memory strategy (default: from the environment, else sharing)")
     p.add_argument("--co-share", type=int, default=None, metavar="K",
                    help="co-share colours (MXNET_EXEC_NUM_TEMP)")
+    p.add_argument("--mirror", choices=MIRROR_STRATEGIES, default=None,
+                   help="recompute strategy (default: SUBLINEAR_MIRROR, "
+                   "MXNET_BACKWARD_DO_MIRROR=1 = drop-cheap, else none)")
+    p.add_argument("--budget", default=None, metavar="SIZE",
+                   help="memory budget for activations + gradients, e.g. 3GB "
+                   "(default: SUBLINEAR_MEMORY_BUDGET); picks the cheapest plan that fits")
+    p.add_argument("--saved", action="store_true", help="list every node: kept or recomputed")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--timeline", metavar="PNG", help="draw live bytes along the execution order")
     p.set_defaults(func=run_plan)
 
 
-def make_plan(args: argparse.Namespace) -> tuple[Symbol, NetworkPlan]:
+def make_plan(args: argparse.Namespace) -> tuple[Symbol, MirrorPlan, NetworkPlan]:
     """Load and plan the network described by ``args``."""
     import dataclasses
     net = load_net(args.net, parse_kv(args.param, "--param"))
@@ -86,25 +96,39 @@ def make_plan(args: argparse.Namespace) -> tuple[Symbol, NetworkPlan]:
         flags = dataclasses.replace(flags, num_temp=args.co_share)
     declared = [v.name for v in net.graph.inputs if "__shape__" in v.attrs]
     reqs = default_grad_req(net.list_arguments(), [*shapes, *declared])
-    plan = plan_network(net.graph, shapes, grad_req=reqs, aux=net.list_auxiliary_states(),
-                        strategy=args.strategy, flags=flags)
-    return net, plan
+    mplan, nplan = plan_training(net.graph, shapes, grad_req=reqs,
+                                 aux=net.list_auxiliary_states(), strategy=args.strategy,
+                                 mirror=getattr(args, "mirror", None),
+                                 budget=getattr(args, "budget", None), flags=flags)
+    return net, mplan, nplan
 
 
-def report_dict(plan: MemoryPlan) -> dict[str, Any]:
+def report_dict(plan: MemoryPlan, mirror: MirrorPlan | None = None,
+                saved: bool = False) -> dict[str, Any]:
     """The machine-readable plan report."""
-    return {"strategy": plan.strategy, "match_range": plan.match_range,
-            "num_temp": plan.num_temp, "planned_bytes": plan.planned_bytes,
-            "total_bytes": plan.total_bytes, "num_storage": plan.num_storage,
-            "num_inplace": plan.num_inplace, "bytes_by_class": plan.bytes_by_class(),
-            "num_ops": len(plan.liveness.order)}
+    out: dict[str, Any] = {
+        "strategy": plan.strategy, "match_range": plan.match_range, "num_temp": plan.num_temp,
+        "planned_bytes": plan.planned_bytes, "total_bytes": plan.total_bytes,
+        "num_storage": plan.num_storage, "num_inplace": plan.num_inplace,
+        "bytes_by_class": plan.bytes_by_class(), "num_ops": len(plan.liveness.order)}
+    if mirror is not None:
+        out.update(mirror=mirror.strategy, recompute_flops=round(mirror.recompute_flops, 4),
+                   num_recomputed=len(mirror.recomputed), kept_bytes=mirror.kept_bytes,
+                   recomputed_bytes=mirror.recomputed_bytes, mirror_budget=mirror.budget,
+                   search=[{"budget": b, "planned_bytes": p} for b, p in mirror.searched])
+        if saved:
+            out["saved"] = mirror.saved()
+    return out
 
 
-def plan_table(name: str, plan: MemoryPlan, out: TextIO) -> None:
+def plan_table(name: str, plan: MemoryPlan, out: TextIO,
+               mirror: MirrorPlan | None = None) -> None:
     """The plan as a table for people."""
     rep = report_dict(plan)
     print(f"network {name}: {rep['num_ops']} ops in the joint graph, strategy "
           f"{plan.strategy} (match range {plan.match_range}, co-share {plan.num_temp})", file=out)
+    if mirror is not None:
+        print(mirror.summary(), file=out)
     print(f"{'class':<22}{'MiB':>12}{'GiB':>10}", file=out)
     for cls, b in rep["bytes_by_class"].items():
         print(f"{cls:<22}{b / MiB:>12.1f}{b / GiB:>10.3f}", file=out)
@@ -134,6 +158,11 @@ def draw_timeline(plan: MemoryPlan, path: str, title: str) -> None:
     ax.annotate(f"peak {total[peak]:.2f} GiB", (peak, total[peak]),
                 xytext=(0.6, 0.92), textcoords="axes fraction",
                 arrowprops=dict(arrowstyle="->"))
+    recompute = [i for i, n in enumerate(plan.liveness.order) if MIRROR_OF in n.attrs]
+    for i in recompute:
+        ax.axvspan(i - 0.5, i + 0.5, color="tab:red", alpha=0.15, lw=0)
+    if recompute:
+        ax.plot([], [], color="tab:red", alpha=0.3, lw=6, label="recompute")
     ax.set_xlabel("execution step (joint graph order)")
     ax.set_ylabel("live bytes (GiB)")
     ax.set_title(title)
@@ -146,12 +175,15 @@ def draw_timeline(plan: MemoryPlan, path: str, title: str) -> None:
 def run_plan(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Entry point of ``sublinear plan``."""
     out = out or sys.stdout
-    net, nplan = make_plan(args)
+    net, mplan, nplan = make_plan(args)
     plan = nplan.plan
     if args.timeline:
-        draw_timeline(plan, args.timeline, f"{Path(args.net).stem}: {plan.strategy}")
+        draw_timeline(plan, args.timeline, f"{Path(args.net).stem}: {plan.strategy}, "
+                                           f"mirror {mplan.strategy}")
     if args.json:
-        print(json.dumps(report_dict(plan), indent=2), file=out)
+        print(json.dumps(report_dict(plan, mplan, saved=args.saved), indent=2), file=out)
     else:
-        plan_table(Path(args.net).stem, plan, out)
+        plan_table(Path(args.net).stem, plan, out, mplan)
+        if args.saved:
+            print(mplan.print_saved(), file=out)
     return 0
