@@ -3,13 +3,15 @@
     python bench/step.py                       # small ResNet on CPU (prints JSON)
     python bench/step.py --net resnet50 --ctx cuda --batch 32
     python bench/step.py --net resnet1001 --ctx cuda --batch 32 --strategy sharing
+    python bench/step.py --net resnet1001 --ctx cuda --batch 32 --mirror sublinear --skip-eager
 
 Both sides run the same network (``examples.resnet`` and ``examples.torch_reference``) on the
 same device and dtype (float32); the reported time is the median over ``--steps`` steps after
 ``--warmup`` steps. torch eager uses ``F.batch_norm`` with running statistics, ReLU, conv2d.
 On CUDA it also reports memory: our measured step peak against the plan (planned storages +
 parameters + gradients + inputs + aux states) plus the measured workspace, and torch eager's
-step peak (``torch.cuda.max_memory_allocated``, reset before each step).
+step peak (``torch.cuda.max_memory_allocated``, reset before each step). With ``--mirror``
+it also times our own run without mirroring in the same process (``mirror_over_sharing``).
 """
 from __future__ import annotations
 
@@ -63,7 +65,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--strategy", choices=("none", "inplace", "sharing"), default="sharing")
-    ap.add_argument("--skip-eager", action="store_true", help="time only our executor")
+    ap.add_argument("--mirror", default="none",
+                    choices=("none", "drop-cheap", "drop-cheap-keep-bn", "sublinear", "recursive"))
+    ap.add_argument("--skip-eager", action="store_true", help="do not time torch eager")
     args = ap.parse_args()
     cfg = NETS[args.net]
     device = resolve_device(args.ctx)
@@ -71,14 +75,29 @@ def main() -> None:
     net = resnet.get_symbol(num_classes=10 if args.net == "small" else 1000, **cfg)
     shape = (args.batch, *cfg["image_shape"])
     reqs = {n: "null" if n in ("data", "softmax_label") else "write" for n in net.list_arguments()}
-    exe = net.simple_bind(device, grad_req=reqs, strategy=args.strategy, data=shape)
-    initialize(exe, seed=0)
-    exe.arg_dict["data"].normal_()
-    exe.arg_dict["softmax_label"].random_(0, 10)
 
-    def ours() -> None:
-        exe.forward(is_train=True)
-        exe.backward()
+    def bind(mirror: str):
+        exe = net.simple_bind(device, grad_req=reqs, strategy=args.strategy, mirror=mirror,
+                              data=shape)
+        initialize(exe, seed=0)
+        exe.arg_dict["data"].normal_(generator=torch.Generator(device).manual_seed(0))
+        exe.arg_dict["softmax_label"].random_(0, 10)
+        return exe
+
+    def stepper(exe):
+        def step() -> None:
+            exe.forward(is_train=True)
+            exe.backward()
+        return step
+
+    baseline = None
+    if args.mirror != "none":
+        base = bind("none")
+        baseline = _median_ms(stepper(base), device, args.warmup, args.steps)
+        base_peak = base.memory_report().get("measured_step_peak")
+        del base
+    exe = bind(args.mirror)
+    ours = stepper(exe)
 
     params = {n: t.detach().clone().requires_grad_(n in exe.grad_dict)
               for n, t in exe.arg_dict.items()}
@@ -94,12 +113,17 @@ def main() -> None:
     ours_ms = _median_ms(ours, device, args.warmup, args.steps)
     result = {
         "net": args.net, "batch": args.batch, "device": str(device), "strategy": args.strategy,
+        "mirror": args.mirror, "mirror_summary": exe.mirror_plan.summary(),
         "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
                         else "cpu"),
         "threads": torch.get_num_threads(), "torch": torch.__version__,
         "ours_ms": round(ours_ms, 2)}
     rep = exe.memory_report()
     result["planned_bytes"] = rep["planned_bytes"]
+    if baseline is not None:
+        result.update(no_mirror_ms=round(baseline, 2),
+                      mirror_over_sharing=round(ours_ms / baseline, 3),
+                      no_mirror_step_peak=base_peak)
     if "measured_step_peak" in rep:
         bound = rep["total_bytes"] - rep["workspace_estimate"]
         result.update(measured_step_peak=rep["measured_step_peak"],
