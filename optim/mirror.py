@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from symbol.errors import SymbolError
 from symbol.gradient import MIRROR_OF, JointGraph
@@ -213,13 +213,13 @@ def recursive_counts(graph: Graph) -> dict[Node, int]:
 def describe(strategy: str, graph: Graph, shapes: Mapping[Entry, Any],
              counts: Mapping[Node, int], *, budget: int | None = None,
              searched: Sequence[tuple[int, int]] = (),
-             cost: Callable[[Node], int] | None = None) -> MirrorPlan:
+             cost: Mapping[Node, int] | None = None) -> MirrorPlan:
     """A MirrorPlan with the saved/recomputed listing and the extra forward flops."""
     kept, recomputed = [], []
     total_flops = extra = 0
     for n in graph.nodes:
         b = node_bytes(n, shapes)
-        flops = cost(n) if cost else 0
+        flops = cost.get(n, 0) if cost else 0
         total_flops += flops
         k = counts.get(n, 0)
         if k:

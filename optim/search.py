@@ -105,7 +105,7 @@ def plan_training(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[
     def evaluate(name: str) -> tuple[MirrorPlan, NetworkPlan]:
         if name != "sublinear":
             counts = apply_attributes(graph, mirror_counts(name, graph))
-            return describe(name, graph, fwd_shapes, counts, cost=cost.get), run(counts)
+            return describe(name, graph, fwd_shapes, counts, cost=cost), run(counts)
         if not stage_groups(graph):
             raise MirrorError("the sublinear plan needs candidate cut points: mark nodes with "
                               "the attribute mirror_stage (e.g. each residual unit's input)")
@@ -117,7 +117,7 @@ def plan_training(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[
             return net.plan.planned_bytes
         counts, b, tried = search_sublinear(graph, fwd_shapes, score)
         plan = describe("sublinear", graph, fwd_shapes, counts, budget=b, searched=tried,
-                        cost=cost.get)
+                        cost=cost)
         return plan, plans[id(counts)]
 
     if limit is None:

@@ -6,19 +6,18 @@ registry by :func:`make_op_function`.
 """
 from __future__ import annotations
 
-import json
+import os
 from functools import cached_property
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from .errors import GraphError, OpError, SymbolError
+from . import mxnet_json
+from .errors import OpError, SymbolError
 from .graph import Entry, Graph, Node, auto_argument, make_node, make_variable, output_name
 from .infer_shape import infer_shape as _infer_shape_pass, infer_type as _infer_type
 from .registry import OpDef, Param, Shape, get_op
 
 __all__ = ["Symbol", "Variable", "var", "Group", "AttrScope", "NameManager", "Prefix",
            "load_json", "fromjson", "make_op_function", "register_backend"]
-
-_MXNET_VERSION = 10901
 
 
 class AttrScope:
@@ -278,22 +277,14 @@ class Symbol:
 
     # -- serialisation --------------------------------------------------------------------------
     def tojson(self) -> str:
-        """MXNet 1.x symbol JSON (``nodes``, ``arg_nodes``, ``node_row_ptr``, ``heads``)."""
-        nodes = self.graph.all_nodes
-        index = {n: i for i, n in enumerate(nodes)}
-        rows, row_ptr = [], [0]
-        for n in nodes:
-            row: dict[str, Any] = {"op": n.op, "name": n.name}
-            if n.attrs:
-                row["attrs"] = dict(n.attrs)
-            row["inputs"] = [[index[e.node], e.index, 0] for e in n.inputs]
-            rows.append(row)
-            row_ptr.append(row_ptr[-1] + n.num_outputs)
-        doc = {"nodes": rows, "arg_nodes": [i for i, n in enumerate(nodes) if n.is_variable],
-               "node_row_ptr": row_ptr,
-               "heads": [[index[e.node], e.index, 0] for e in self._outputs],
-               "attrs": {"mxnet_version": ["int", _MXNET_VERSION]}}
-        return json.dumps(doc, indent=2)
+        """MXNet 1.x symbol JSON (``nodes``, ``arg_nodes``, ``node_row_ptr``, ``heads``).
+
+        MXNet 1.9.1 loads the result; attribute spellings follow :mod:`symbol.mxnet_json`.
+
+        Raises:
+            SymbolError: an attribute that MXNet symbol JSON cannot hold faithfully.
+        """
+        return mxnet_json.write_json(self.graph)
 
     def save(self, fname: str) -> None:
         """Write :meth:`tojson` to ``fname``."""
@@ -436,37 +427,16 @@ def make_op_function(opdef: OpDef, public_name: str | None = None) -> Callable[.
     return creator
 
 
-def load_json(json_str_or_path: str) -> Symbol:
-    """Load MXNet 1.x symbol JSON from a string or a file path (``*-symbol.json``)."""
-    text = json_str_or_path
-    if not text.lstrip().startswith("{"):
-        with open(text) as f:
-            text = f.read()
-    return fromjson(text)
+def load_json(json_str_or_path: str | os.PathLike[str]) -> Symbol:
+    """Load MXNet 1.x symbol JSON from a string or a file path (``*-symbol.json``).
+
+    Raises:
+        SymbolError: an unreadable file; see :func:`symbol.mxnet_json.read_json` for the rest.
+    """
+    text, source = mxnet_json.read_source(json_str_or_path)
+    return Symbol(mxnet_json.read_json(text, source=source))
 
 
 def fromjson(text: str) -> Symbol:
-    """Parse MXNet 1.x symbol JSON text."""
-    try:
-        doc = json.loads(text)
-        rows = doc["nodes"]
-        heads = doc["heads"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise GraphError(f"not an MXNet symbol JSON document ({e})") from None
-    nodes: list[Node] = []
-    for i, row in enumerate(rows):
-        attrs = {**row.get("param", {}), **row.get("attr", {}), **row.get("attrs", {})}
-        try:
-            inputs = [Entry(nodes[j], k) for j, k, *_ in row.get("inputs", [])]
-        except (IndexError, ValueError, TypeError):
-            raise GraphError(f"node {i} ('{row.get('name')}') has a bad input reference") from None
-        if row["op"] == "null":
-            nodes.append(make_variable(row["name"], attrs))
-            continue
-        opdef = get_op(row["op"])
-        op_attrs = {k: v for k, v in attrs.items() if opdef.param(k) is not None}
-        user = {k: v for k, v in attrs.items() if opdef.param(k) is None}
-        if opdef.variadic:
-            op_attrs.pop("num_args", None)
-        nodes.append(make_node(opdef, row["name"], inputs, attrs=op_attrs, user_attrs=user))
-    return Symbol([Entry(nodes[j], k) for j, k, *_ in heads])
+    """Parse MXNet 1.x symbol JSON text (see :func:`symbol.mxnet_json.read_json`)."""
+    return Symbol(mxnet_json.read_json(text))
