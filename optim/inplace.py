@@ -24,7 +24,7 @@ from typing import AbstractSet, Mapping
 
 from symbol.graph import Entry
 
-from .liveness import Liveness, value_slots
+from .liveness import Liveness
 
 __all__ = ["InplacePlan", "plan_inplace"]
 
@@ -56,15 +56,15 @@ def plan_inplace(liveness: Liveness, nbytes: Mapping[Entry, int], dtypes: Mappin
         return InplacePlan(pairs)
     remaining = dict(liveness.readers)  # step 1
     for node in liveness.order:
-        slots = value_slots(node)
+        reads = liveness.reads[node]
         taken: set[Entry] = set()
         for i, o in node.opdef.inplace(node.params):  # step 2
             src, dst = node.inputs[i], Entry(node, o)
-            if (i in slots and remaining[src] == 1 and src not in taken and dst not in pairs
+            if (src in reads and remaining[src] == 1 and src not in taken and dst not in pairs
                     and src not in external and dst not in external
                     and nbytes[src] == nbytes[dst] and dtypes[src] == dtypes[dst]):
                 pairs[dst] = src
                 taken.add(src)
-        for i in slots:  # step 3
-            remaining[node.inputs[i]] -= 1
+        for e in reads:  # step 3
+            remaining[e] -= 1
     return InplacePlan(pairs)

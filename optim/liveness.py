@@ -31,6 +31,7 @@ class Liveness:
         readers: entry -> number of value-reading input slots (+1 for a graph output).
         last_use: entry -> position of its last value read (``len(order)`` for outputs).
         shape_read: entries some node reads for their shape only.
+        reads: node -> the entries it reads for their values (one per value slot).
     """
 
     order: tuple[Node, ...]
@@ -38,6 +39,7 @@ class Liveness:
     readers: Mapping[Entry, int]
     last_use: Mapping[Entry, int]
     shape_read: frozenset[Entry]
+    reads: Mapping[Node, tuple[Entry, ...]]
 
     def def_pos(self, e: Entry) -> int:
         """Position where ``e`` is produced (-1 for variables)."""
@@ -53,7 +55,8 @@ def value_slots(node: Node) -> list[int]:
     if node.is_variable:
         return []
     skip = node.opdef.shape_only(node.params)
-    return [i for i in range(len(node.inputs)) if i not in skip]
+    n = len(node.inputs)
+    return list(range(n)) if not skip else [i for i in range(n) if i not in skip]
 
 
 def analyze_liveness(graph: Graph, order: Sequence[Node] | None = None) -> Liveness:
@@ -76,11 +79,13 @@ def analyze_liveness(graph: Graph, order: Sequence[Node] | None = None) -> Liven
             last_use[e] = position[node]
     # steps 2-3: readers and last uses
     shape_read: set[Entry] = set()
+    reads: dict[Node, tuple[Entry, ...]] = {}
     for i, node in enumerate(order):
         slots = value_slots(node)
-        shape_read.update(e for k, e in enumerate(node.inputs) if k not in slots)
-        for slot in slots:
-            e = node.inputs[slot]
+        if len(slots) < len(node.inputs):
+            shape_read.update(e for k, e in enumerate(node.inputs) if k not in slots)
+        reads[node] = tuple(node.inputs[k] for k in slots)
+        for e in reads[node]:
             if position.get(e.node, len(order)) >= i:
                 raise ValueError(f"execution order is not topological: '{node.name}' reads "
                                  f"'{e.node.name}' before it runs")
@@ -89,4 +94,4 @@ def analyze_liveness(graph: Graph, order: Sequence[Node] | None = None) -> Liven
     for e in graph.outputs:
         readers[e] += 1
         last_use[e] = len(order)
-    return Liveness(order, position, readers, last_use, frozenset(shape_read))
+    return Liveness(order, position, readers, last_use, frozenset(shape_read), reads)

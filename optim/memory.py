@@ -32,7 +32,7 @@ from symbol.gradient import MIRROR_OF
 from symbol.graph import Entry, Graph, Node, output_name
 
 from .inplace import plan_inplace
-from .liveness import Liveness, analyze_liveness, value_slots
+from .liveness import Liveness, analyze_liveness
 
 __all__ = ["STRATEGIES", "MemoryPlan", "PlanError", "plan_memory", "check_memory_plan",
            "entry_bytes", "DTYPE_BYTES", "colour_nodes", "auto_match_range"]
@@ -313,8 +313,7 @@ def _sweep(live: Liveness, nbytes: Mapping[Entry, int], ext: Mapping[Entry, str]
             else:
                 storage[o] = got[0]
                 sizes[got[0]] = max(sizes[got[0]], nbytes[o])
-        for slot in value_slots(node):
-            e = node.inputs[slot]
+        for e in live.reads[node]:
             remaining[e] -= 1
             if remaining[e] == 0:
                 release(e, c)

@@ -109,7 +109,8 @@ def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[s
                  aux: Sequence[str] = (), dtypes: Mapping[str, str] | None = None,
                  strategy: str | None = None, flags: PlannerFlags | None = None,
                  default_dtype: str = "float32",
-                 mirror: Mapping[Node, int] | None = None) -> NetworkPlan:
+                 mirror: Mapping[Node, int] | None = None,
+                 hints: Mapping[str, Sequence[Any]] | None = None) -> NetworkPlan:
     """Differentiate, shape and plan ``graph`` without allocating anything.
 
     Args:
@@ -121,6 +122,8 @@ def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[s
         strategy: memory strategy (default from the environment).
         flags: planner settings (default: read from the environment).
         mirror: mirror counts of forward nodes to recompute (see ``optim.mirror``).
+        hints: output shapes by node name from a previous plan of the same network (see
+            ``symbol.infer_shape.shape_hints``); they skip most shape rules.
 
     Raises:
         SymbolError: a user error (shapes, strategy, environment values).
@@ -134,11 +137,11 @@ def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[s
                                   mirror=None if flags.no_mirror else mirror))
     _run("verify", done, joint.graph.verify)
     known = dict(shapes)
-    fwd = _run("infer_shape", done, lambda: infer_shape(graph, known))
+    fwd = _run("infer_shape", done, lambda: infer_shape(graph, known, hints))
     for name, e in zip(joint.head_grads, joint.forward_outputs, strict=True):
         if name is not None:
             known[name] = fwd[e]
-    all_shapes = _run("infer_shape", done, lambda: infer_shape(joint.graph, known))
+    all_shapes = _run("infer_shape", done, lambda: infer_shape(joint.graph, known, hints))
     missing = [output_name(e) for e, s in all_shapes.items() if s is None]
     if missing:
         raise SymbolError("cannot infer the shape of " + ", ".join(missing[:8])

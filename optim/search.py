@@ -19,7 +19,7 @@ import os
 from typing import Any, Mapping, Sequence
 
 from symbol.graph import Entry, Graph, Node
-from symbol.infer_shape import infer_shape
+from symbol.infer_shape import infer_shape, shape_hints
 
 from .flags import PlannerFlags, read_flags
 from .mirror import (MIRROR_STRATEGIES, MirrorError, MirrorPlan, alg3, apply_attributes,
@@ -98,9 +98,15 @@ def plan_training(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[
     cost = {n: _flops(n, fwd_shapes) for n in graph.nodes} if None not in fwd_shapes.values() \
         else {}
 
+    hints: dict[str, Any] = {}
+
     def run(counts: Mapping[Node, int]) -> NetworkPlan:
-        return _plan(graph, shapes, grad_req, aux, dtypes, strategy, flags, default_dtype,
-                     counts)
+        # every variant of the joint graph names its nodes alike: reuse the first's shapes
+        net = _plan(graph, shapes, grad_req, aux, dtypes, strategy, flags, default_dtype,
+                    counts, hints)
+        if not hints:
+            hints.update(shape_hints(net.joint.graph, net.shapes))
+        return net
 
     def evaluate(name: str) -> tuple[MirrorPlan, NetworkPlan]:
         if name != "sublinear":
@@ -145,7 +151,8 @@ def _within_budget(graph: Graph, limit: int, evaluate: Any) -> tuple[MirrorPlan,
 
 def _plan(graph: Graph, shapes: Mapping[str, Any], grad_req: Mapping[str, str],
           aux: Sequence[str], dtypes: Mapping[str, str] | None, strategy: str | None,
-          flags: PlannerFlags, default_dtype: str, counts: Mapping[Node, int]) -> NetworkPlan:
+          flags: PlannerFlags, default_dtype: str, counts: Mapping[Node, int],
+          hints: Mapping[str, Any] | None = None) -> NetworkPlan:
     return plan_network(graph, shapes, grad_req=grad_req, aux=aux, dtypes=dtypes,
                         strategy=strategy, flags=flags, default_dtype=default_dtype,
-                        mirror=counts)
+                        mirror=counts, hints=hints or None)

@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import AbstractSet, Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from .errors import GraphError, OpError, Span
-from .registry import AUTO_ARGUMENTS, OpDef, Param, get_op
+from .registry import AUTO_ARGUMENTS, OPS, OpDef, Param, get_op
 
 __all__ = ["Node", "Entry", "Graph", "make_node", "make_variable", "topo_sort", "VARIABLE",
            "output_name", "format_node"]
@@ -59,7 +59,10 @@ class Node:
 
     @property
     def opdef(self) -> OpDef:
-        return get_op(self.op)
+        try:
+            return OPS[self.op]  # nodes always carry the canonical op name
+        except KeyError:
+            return get_op(self.op)
 
     def __getitem__(self, index: int) -> "Entry":
         return Entry(self, index)

@@ -16,13 +16,13 @@ Invariant: every known shape in the result satisfies every op rule that reads or
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from .errors import ShapeError, SymbolError
 from .graph import Entry, Graph, Node
 from .registry import _parse_tuple
 
-__all__ = ["ShapeMap", "TypeMap", "infer_shape", "infer_type"]
+__all__ = ["ShapeMap", "TypeMap", "infer_shape", "infer_type", "shape_hints"]
 
 ShapeMap = dict[Entry, "tuple[int, ...] | None"]
 TypeMap = dict[Entry, "str | None"]
@@ -49,12 +49,16 @@ def _seed_shapes(graph: Graph, known: Mapping[str, Any]) -> ShapeMap:
     return shapes
 
 
-def infer_shape(graph: Graph, known: Mapping[str, Any]) -> ShapeMap:
+def infer_shape(graph: Graph, known: Mapping[str, Any],
+                hints: Mapping[str, Sequence[Any]] | None = None) -> ShapeMap:
     """Shapes of every entry of ``graph`` (None where unknown). See the module docstring.
 
     Args:
         graph: the graph.
         known: shapes of some variables, by name.
+        hints: output shapes of nodes already inferred in another graph with the same node
+            names (a recomputed copy uses the hint of the node it copies, ``__mirror_of__``);
+            planners that try many variants of one joint graph pass them to skip the rules.
 
     Raises:
         ShapeError: inconsistent shapes, located at the op node.
@@ -62,6 +66,11 @@ def infer_shape(graph: Graph, known: Mapping[str, Any]) -> ShapeMap:
     # step 1: seed
     shapes = _seed_shapes(graph, known)
     for node in graph.nodes:
+        hint = hints.get(node.attrs.get("__mirror_of__", node.name)) if hints else None
+        if hint is not None and len(hint) == node.num_outputs:
+            for i, h in enumerate(hint):
+                shapes[Entry(node, i)] = h
+            continue
         for i in range(node.num_outputs):
             shapes[Entry(node, i)] = None
     # steps 2-3: sweep until nothing changes
@@ -104,6 +113,12 @@ def _apply_rule(node: Node, shapes: ShapeMap) -> bool:
             shapes[Entry(node, i)] = tuple(new)
             changed = True
     return changed
+
+
+def shape_hints(graph: Graph, shapes: Mapping[Entry, Any]) -> dict[str, tuple[Any, ...]]:
+    """``hints`` for :func:`infer_shape`: output shapes of every operator node, by name."""
+    return {n.name: tuple(shapes[Entry(n, i)] for i in range(n.num_outputs))
+            for n in graph.nodes if "__mirror_of__" not in n.attrs}
 
 
 def infer_type(graph: Graph, known: Mapping[str, str], *,
