@@ -1,11 +1,22 @@
-"""The ``sublinear`` command line."""
+"""The ``sublinear`` command line.
+
+    sublinear demo                           # train a small network on synthetic data
+    sublinear check net.sym [--param units=3,4,6,3] [--shape data=32,3,224,224] [--json]
+
+Errors a user can cause are printed on stderr in the compiler convention
+(``file:line:col: error: message``, the source line and a caret) and exit with status 2; no
+Python traceback reaches the user (``-v`` shows one for internal errors).
+"""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+import traceback
+from typing import Any
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -13,6 +24,41 @@ def _demo(args: argparse.Namespace) -> int:
     run_demo(steps=args.steps, batch=args.batch, ctx=args.ctx, lr=args.lr, seed=args.seed,
              as_json=args.json)
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from symbol.dsl_check import check_file, error_records
+    from symbol.errors import SymbolError
+    try:
+        report = check_file(args.file, params=dict(args.param), shapes=dict(args.shape))
+    except SymbolError as e:
+        if args.json:
+            print(json.dumps({"file": args.file, "ok": False, "errors": error_records(e)}))
+        raise
+    print(json.dumps({"ok": True, **report.to_json()}) if args.json else report.summary())
+    return 0
+
+
+def _param(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` with VALUE a literal of the language (``3,24,36,3`` is a tuple)."""
+    from symbol.dsl import parse_param_value
+    name, eq, value = text.partition("=")
+    if not eq or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), parse_param_value(value.strip())
+
+
+def _shape(text: str) -> tuple[str, tuple[int, ...]]:
+    """``NAME=D1,D2,...`` with positive integer sizes."""
+    name, eq, dims = text.partition("=")
+    try:
+        shape = tuple(int(d) for d in dims.split(","))
+    except ValueError:
+        shape = ()
+    if not eq or not name.strip() or not shape or min(shape) <= 0:
+        raise argparse.ArgumentTypeError(f"expected NAME=D1,D2,... with positive sizes, got "
+                                         f"{text!r}")
+    return name.strip(), shape
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +75,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--json", action="store_true", help="machine-readable output")
     d.set_defaults(func=_demo)
+    c = sub.add_parser("check", help="parse a network file, infer shapes, print a summary")
+    c.add_argument("file", help="network file in the sublinear language (docs/dsl.md)")
+    c.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
+                   help="override a 'param' default (repeatable): units=3,4,6,3 steps=1600")
+    c.add_argument("--shape", type=_shape, action="append", default=[], metavar="NAME=D1,D2",
+                   help="shape of an input (repeatable): data=32,3,224,224")
+    c.add_argument("--json", action="store_true", help="machine-readable output")
+    c.set_defaults(func=_check)
     return p
+
+
+def _report(e: BaseException) -> str:
+    from symbol.dsl import format_error
+    text = format_error(e)
+    return text if "error: " in text.split("\n", 1)[0][:200] and not text.startswith("error:") \
+        else f"sublinear: {text}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,8 +101,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except SymbolError as e:
-        print(f"sublinear: error: {e}", file=sys.stderr)
+        print(_report(e), file=sys.stderr)
         return 2
+    except OSError as e:
+        print(f"sublinear: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # a bug, not a user error: still no traceback unless asked for
+        if args.verbose:
+            traceback.print_exc()
+        print(f"sublinear: internal error: {type(e).__name__}: {e} (run with -v for the "
+              "traceback)", file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":

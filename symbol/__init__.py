@@ -5,12 +5,16 @@
     fc = sym.FullyConnected(data, num_hidden=10, name='fc1')
     out = sym.SoftmaxOutput(sym.Activation(fc, act_type='relu'), name='softmax')
     out.infer_shape(data=(32, 100))
+
+    net = sym.load('examples/resnet.sym', params={'units': (3, 4, 6, 3)})  # the network language
+    text = sym.dumps(net)                                                 # and back
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from . import ops as _ops  # noqa: F401  (registers every operator)
+from .dsl import dumps, format_error, load, loads
 from .errors import AttrError, DslError, GraphError, OpError, ShapeError, Span, SymbolError
 from .gradient import JointGraph, gradient
 from .graph import Entry, Graph, Node
@@ -22,7 +26,7 @@ __all__ = [
     "Symbol", "Variable", "var", "Group", "AttrScope", "NameManager", "Prefix", "load_json",
     "fromjson", "gradient", "JointGraph", "Graph", "Node", "Entry", "OPS", "OpDef", "get_op",
     "SymbolError", "DslError", "ShapeError", "GraphError", "OpError", "AttrError", "Span",
-    "register_backend",
+    "register_backend", "load", "loads", "dumps", "format_error",
 ]
 
 
