@@ -2,6 +2,7 @@
 
     sublinear demo                           # train a small network on synthetic data
     sublinear check net.sym [--param units=3,4,6,3] [--shape data=32,3,224,224] [--json]
+    sublinear plan NET [--param ..] [--shape ..] [--strategy S] [--mirror M] [--budget 3GB]
 
 Errors a user can cause are printed on stderr in the compiler convention
 (``file:line:col: error: message``, the source line and a caret) and exit with status 2; no
@@ -14,7 +15,9 @@ import json
 import logging
 import sys
 import traceback
-from typing import Any
+
+from .cliargs import param_arg, shape_arg
+from .plan_cli import add_plan_parser
 
 __all__ = ["main", "build_parser"]
 
@@ -39,28 +42,6 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _param(text: str) -> tuple[str, Any]:
-    """``NAME=VALUE`` with VALUE a literal of the language (``3,24,36,3`` is a tuple)."""
-    from symbol.dsl import parse_param_value
-    name, eq, value = text.partition("=")
-    if not eq or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name.strip(), parse_param_value(value.strip())
-
-
-def _shape(text: str) -> tuple[str, tuple[int, ...]]:
-    """``NAME=D1,D2,...`` with positive integer sizes."""
-    name, eq, dims = text.partition("=")
-    try:
-        shape = tuple(int(d) for d in dims.split(","))
-    except ValueError:
-        shape = ()
-    if not eq or not name.strip() or not shape or min(shape) <= 0:
-        raise argparse.ArgumentTypeError(f"expected NAME=D1,D2,... with positive sizes, got "
-                                         f"{text!r}")
-    return name.strip(), shape
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     p = argparse.ArgumentParser(prog="sublinear", description="Symbolic deep learning with "
@@ -77,12 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_demo)
     c = sub.add_parser("check", help="parse a network file, infer shapes, print a summary")
     c.add_argument("file", help="network file in the sublinear language (docs/dsl.md)")
-    c.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
+    c.add_argument("--param", type=param_arg, action="append", default=[], metavar="NAME=VALUE",
                    help="override a 'param' default (repeatable): units=3,4,6,3 steps=1600")
-    c.add_argument("--shape", type=_shape, action="append", default=[], metavar="NAME=D1,D2",
+    c.add_argument("--shape", type=shape_arg, action="append", default=[], metavar="NAME=D1,D2",
                    help="shape of an input (repeatable): data=32,3,224,224")
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.set_defaults(func=_check)
+    add_plan_parser(sub)
     return p
 
 

@@ -13,37 +13,18 @@ from optim.mirror import MIRROR_STRATEGIES, MirrorPlan
 from optim.pipeline import NetworkPlan, default_grad_req
 from optim.search import plan_training
 from symbol.gradient import MIRROR_OF
+
+from .cliargs import param_arg, shape_arg
 from symbol import Symbol, SymbolError
 
-__all__ = ["add_plan_parser", "load_net", "parse_kv", "plan_table", "draw_timeline"]
+__all__ = ["add_plan_parser", "load_net", "plan_table", "draw_timeline", "make_plan",
+           "report_dict", "run_plan"]
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 GiB, MiB = 2**30, 2**20
 
 
-def parse_kv(items: list[str] | None, what: str) -> dict[str, str]:
-    """``['k=v', ...]`` -> ``{k: v}``; a malformed item is a SymbolError."""
-    out: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise SymbolError(f"{what} {item!r}: expected NAME=VALUE")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def _shape(name: str, text: str) -> tuple[int, ...]:
-    try:
-        dims = tuple(int(d) for d in text.replace("x", ",").split(",") if d.strip())
-    except ValueError:
-        dims = ()
-    if not dims or min(dims) <= 0:
-        raise SymbolError(f"--shape {name}={text}: expected positive integers such as "
-                          "32,3,224,224")
-    return dims
-
-
-def load_net(spec: str, params: dict[str, str]) -> Symbol:
+def load_net(spec: str, params: dict[str, Any]) -> Symbol:
     """A network from a DSL file, an MXNet symbol JSON file or an example name
     (``mlp``, ``resnet``, ``lstm``, ``inception`` = ``examples/<name>.sym``)."""
     import symbol as sym
@@ -66,8 +47,10 @@ def add_plan_parser(sub: Any) -> None:
                        "file, an MXNet -symbol.json file, or an example name) and print "
                        "planned bytes by class.")
     p.add_argument("net")
-    p.add_argument("--param", action="append", metavar="K=V", help="DSL net parameter")
-    p.add_argument("--shape", action="append", metavar="NAME=D1,D2,..", help="input shape")
+    p.add_argument("--param", type=param_arg, action="append", default=[], metavar="K=V",
+                   help="override a net parameter (repeatable): units=3,24,36,3")
+    p.add_argument("--shape", type=shape_arg, action="append", default=[],
+                   metavar="NAME=D1,D2", help="input shape (repeatable): data=32,3,224,224")
     p.add_argument("--strategy", choices=STRATEGIES, default=None,
                    help="memory strategy (default: from the environment, else sharing)")
     p.add_argument("--co-share", type=int, default=None, metavar="K",
@@ -87,8 +70,8 @@ def add_plan_parser(sub: Any) -> None:
 def make_plan(args: argparse.Namespace) -> tuple[Symbol, MirrorPlan, NetworkPlan]:
     """Load and plan the network described by ``args``."""
     import dataclasses
-    net = load_net(args.net, parse_kv(args.param, "--param"))
-    shapes: dict[str, Any] = {k: _shape(k, v) for k, v in parse_kv(args.shape, "--shape").items()}
+    net = load_net(args.net, dict(args.param))
+    shapes: dict[str, Any] = dict(args.shape)
     flags = read_flags()
     if args.co_share is not None:
         if args.co_share < 1:
