@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     except SymbolError as e:
         print(_report(e), file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into a command that stopped reading (| head)
+        sys.stderr.close()
+        return 0
     except OSError as e:
         print(f"sublinear: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 2
