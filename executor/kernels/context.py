@@ -6,7 +6,14 @@ from typing import Any, Mapping
 
 import torch
 
-__all__ = ["KernelContext"]
+__all__ = ["KernelContext", "copy_into"]
+
+
+def copy_into(dst: torch.Tensor, src: torch.Tensor) -> None:
+    """``dst[...] = src`` (same number of elements; ``dst``'s shape wins); nothing to do when
+    the plan put both in one buffer (an in-place pair)."""
+    if dst.data_ptr() != src.data_ptr():
+        dst.view(src.shape).copy_(src)
 
 
 @dataclass(eq=False)

@@ -3,17 +3,12 @@ from __future__ import annotations
 
 import torch
 
-from .context import KernelContext
+from .context import KernelContext, copy_into
 
 __all__ = ["KERNELS"]
 
 aten = torch.ops.aten
 T = torch.Tensor
-
-
-def _copy(dst: T, src: T) -> None:
-    if dst.data_ptr() != src.data_ptr():
-        dst.copy_(src)
 
 
 def activation(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
@@ -91,7 +86,7 @@ def mul_scalar(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
 def add_n(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
     y = outs[0]
     if len(ins) == 1:
-        _copy(y, ins[0])
+        copy_into(y, ins[0])
         return
     torch.add(ins[0], ins[1], out=y)
     for x in ins[2:]:
@@ -99,7 +94,7 @@ def add_n(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
 
 
 def copy(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
-    _copy(outs[0], ins[0])
+    copy_into(outs[0], ins[0])
 
 
 def zeros_like(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:

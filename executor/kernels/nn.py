@@ -11,17 +11,12 @@ import torch
 
 from symbol.ops.nn import conv_window, pool_window
 
-from .context import KernelContext
+from .context import KernelContext, copy_into
 
 __all__ = ["KERNELS"]
 
 aten = torch.ops.aten
 T = torch.Tensor
-
-
-def _copy(dst: T, src: T) -> None:
-    if dst.data_ptr() != src.data_ptr():
-        dst.copy_(src)
 
 
 # -- FullyConnected ------------------------------------------------------------------------------
@@ -206,7 +201,7 @@ def dropout(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
     p = ctx.params["p"]
     if ctx.params["mode"] == "training" and not ctx.is_train:
         mask.fill_(1)
-        _copy(y, x)
+        copy_into(y, x)
         return
     if p >= 1:
         mask.zero_()

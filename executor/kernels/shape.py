@@ -9,28 +9,22 @@ from __future__ import annotations
 
 import torch
 
-from .context import KernelContext
+from .context import KernelContext, copy_into
 
 __all__ = ["KERNELS"]
 
 T = torch.Tensor
 
 
-def _copy_reshaped(dst: T, src: T) -> None:
-    """``dst[...] = src`` viewed in ``dst``'s shape; no work when both share a buffer."""
-    if dst.data_ptr() != src.data_ptr():
-        dst.view(src.shape).copy_(src)
-
-
 def reshape(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
     """Flatten and Reshape: the output is the input's elements in the new shape."""
-    _copy_reshaped(outs[0], ins[0])
+    copy_into(outs[0], ins[0])
 
 
 def reshape_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) -> None:
     """dx = dy in x's shape; ``ins[1]`` (the forward input) is shape-only and not read."""
     if outs[0] is not None:
-        _copy_reshaped(outs[0], ins[0])
+        copy_into(outs[0], ins[0])
 
 
 def concat(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
