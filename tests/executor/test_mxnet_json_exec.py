@@ -250,3 +250,38 @@ def test_mxnet_exported_lstm_is_the_example_lstm():
     ours = lstm.get_symbol(seq_len=50, num_layers=4, num_hidden=1024, input_size=50,
                            num_label=5000)
     assert str(sym.load_json(str(path)).graph) == str(ours.graph)
+
+
+GATED_DSL = """
+input x;
+input label;
+fc = FullyConnected(x, num_hidden=8);
+gates = SliceChannel(fc, num_outputs=2);
+gate = Activation(gates[0], act_type="sigmoid");
+value = Activation(gates[1], act_type="tanh");
+gated = gate * value;
+scaled = _mul_scalar(gated, scalar=0.5);
+shifted = _plus_scalar(scaled, scalar=1);
+total = ElementWiseSum(shifted, gated, gate);
+cat = Concat(total, x, dim=1);
+rs = Reshape(cat, shape=(0, 2, 5));
+flat = Flatten(rs);
+out = FullyConnected(flat, num_hidden=3);
+ce = softmax_cross_entropy(out, label);
+loss = MakeLoss(ce, grad_scale=0.25);
+value_stop = BlockGrad(value);
+output loss, value_stop;
+"""
+
+
+def test_hand_written_json_matches_the_equivalent_dsl_net():
+    json_net, dsl_net = sym.load_json(GATED_JSON), sym.loads(GATED_DSL)
+    assert json_net.list_arguments() == dsl_net.list_arguments()
+    assert [(n.op, n.name, [(e.node.name, e.index) for e in n.inputs], dict(n.params))
+            for n in json_net.graph.nodes] == \
+        [(n.op, n.name, [(e.node.name, e.index) for e in n.inputs], dict(n.params))
+         for n in dsl_net.graph.nodes]
+    gen = torch.Generator().manual_seed(1)
+    inputs = {"x": torch.randn(4, 6, generator=gen, dtype=torch.float64),
+              "label": torch.tensor([0.0, 2.0, 1.0, 2.0], dtype=torch.float64)}
+    _assert_same_step(json_net, dsl_net, inputs)
