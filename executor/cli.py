@@ -3,6 +3,7 @@
     sublinear demo                           # train a small network on synthetic data
     sublinear check net.sym [--param units=3,4,6,3] [--shape data=32,3,224,224] [--json]
     sublinear plan NET [--param ..] [--shape ..] [--strategy S] [--mirror M] [--budget 3GB]
+    sublinear memcost --net resnet|lstm|FILE [--sweep ..] [--strategies ..] [--measure] [--json]
 
 Errors a user can cause are printed on stderr in the compiler convention
 (``file:line:col: error: message``, the source line and a caret) and exit with status 2; no
@@ -17,6 +18,7 @@ import sys
 import traceback
 
 from .cliargs import param_arg, shape_arg
+from .memcost import add_memcost_parser
 from .plan_cli import add_plan_parser
 
 __all__ = ["main", "build_parser"]
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.set_defaults(func=_check)
     add_plan_parser(sub)
+    add_memcost_parser(sub)
     return p
 
 

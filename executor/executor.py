@@ -232,6 +232,56 @@ class Executor:
             self.last_step_peak = torch.cuda.max_memory_allocated(self.device)
             self.last_step_workspace = self.last_step_peak - self._step_base
 
+    def timed_step(self, sync: Any = None) -> dict[str, float]:
+        """One training step, ``forward(is_train=True)`` then ``backward()``, timed by phase.
+
+        The backward pass alternates runs of recompute steps (copies of dropped forward nodes,
+        ``origin`` set) and runs of backward steps; each recompute run is bracketed by
+        ``sync`` calls, so the timing costs two synchronisations per run, not one per op.
+
+        Args:
+            sync: a no-argument callable that waits for queued device work (default:
+                ``torch.cuda.synchronize`` on CUDA, nothing on the CPU).
+
+        Returns:
+            seconds spent in ``forward``, in ``recompute`` and in ``backward`` (the rest of
+            the backward pass: gradient ops and gradient copies).
+        """
+        import time  # local: this method is all that memcost adds to this module
+        from itertools import groupby
+        if sync is None:
+            cuda = self.device.type == "cuda"
+            sync = (lambda: torch.cuda.synchronize(self.device)) if cuda else (lambda: None)
+        spent = {"forward": 0.0, "recompute": 0.0, "backward": 0.0}
+        run = self._run
+
+        def timed_run(steps: Sequence[_Step]) -> None:
+            for again, group in groupby(steps, key=lambda s: s.origin is not None):
+                if not again:
+                    run(list(group))
+                    continue
+                sync()
+                t = time.perf_counter()
+                run(list(group))
+                sync()
+                spent["recompute"] += time.perf_counter() - t
+
+        sync()
+        t0 = time.perf_counter()
+        self.forward(is_train=True)
+        sync()
+        t1 = time.perf_counter()
+        # shadow _run for this one backward() so that its logic is not duplicated here
+        setattr(self, "_run", timed_run)
+        try:
+            self.backward()
+        finally:
+            delattr(self, "_run")
+        sync()
+        spent["forward"] = t1 - t0
+        spent["backward"] = time.perf_counter() - t1 - spent["recompute"]
+        return spent
+
     def _set_head_grads(self, out_grads: Any) -> None:
         if out_grads is None:
             grads: list[Any] = [None] * len(self.outputs)

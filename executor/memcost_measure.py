@@ -1,0 +1,149 @@
+"""``sublinear memcost --measure``: real training steps on a CUDA device, per planned point.
+
+For each point of the sweep (already planned by ``executor.memcost``):
+  1. predict what binding would hold from the plan alone: planned storages + inputs + aux
+     states + parameters and their gradients + the largest operator temporary + a fixed
+     allowance for cuDNN/cuBLAS workspace; if that exceeds the device's free memory, report
+     ``OOM`` without allocating anything;
+  2. bind an Executor to the plan already made (no second planning), initialise parameters,
+     fill data inputs with noise (labels stay 0, valid for any class count);
+  3. run ``warmup`` steps, then ``repeat`` plain steps (forward + backward, synchronised at the
+     ends only) for the time per batch and the step peak (``torch.cuda.max_memory_allocated``,
+     reset by ``Executor.forward`` before each step), then ``repeat`` phase-timed steps
+     (``Executor.timed_step``) for the forward / recompute / backward breakdown;
+  4. free everything (``torch.cuda.empty_cache``) before the next point.
+An out-of-memory error at run time is caught and reported as ``OOM (run time)``.
+"""
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from typing import Any, Callable
+
+import torch
+
+from optim.pipeline import NetworkPlan
+from symbol import Symbol
+from symbol.graph import Entry
+
+from .bind import resolve_device
+from .executor import Executor, ExecutorError, torch_dtype
+from .initializer import initialize
+from .report import WORKSPACE_OPS
+
+__all__ = ["require_cuda", "predicted_bytes", "bind_planned", "make_measure", "LIBRARY_WORKSPACE"]
+
+#: Allowance for library workspace beyond our own temporaries (cuDNN convolutions took ~124 MiB
+#: and cuBLAS 32 MiB on an H100), added to the prediction.
+LIBRARY_WORKSPACE = 256 * 2**20
+
+
+def require_cuda(ctx: str) -> torch.device:
+    """The CUDA device to measure on.
+
+    Raises:
+        ExecutorError: no CUDA device, or ``ctx`` names another kind of device.
+    """
+    if not torch.cuda.is_available():
+        raise ExecutorError("memcost --measure runs real training steps on a CUDA device, and "
+                            "none is available here (torch.cuda.is_available() is False); "
+                            "drop --measure to plan only")
+    device = resolve_device(ctx)
+    if device.type != "cuda":
+        raise ExecutorError(f"memcost --measure needs a CUDA device, got --device {ctx}")
+    return device
+
+
+def predicted_bytes(nplan: NetworkPlan) -> int:
+    """Bytes that binding ``nplan`` would hold at a step's peak, from the plan alone."""
+    plan = nplan.plan
+    by_class = plan.bytes_by_class()
+    temporary = max((sum(plan.nbytes[Entry(n, i)] for i in range(n.num_outputs))
+                     for n in plan.liveness.order if n.op in WORKSPACE_OPS), default=0)
+    return (plan.planned_bytes + by_class["inputs"] + by_class["aux_states"]
+            + 2 * by_class["parameters"] + temporary + LIBRARY_WORKSPACE)
+
+
+def bind_planned(symbol: Symbol, device: torch.device, planned: Any,
+                 grad_req: dict[str, str]) -> Executor:
+    """An Executor for ``planned = (MirrorPlan, NetworkPlan)``, allocated as ``simple_bind``
+    does (zeros; moving variances 1), without planning again."""
+    _, nplan = planned
+    entry = {v.name: Entry(v, 0) for v in nplan.joint.graph.inputs}
+
+    def alloc(name: str, fill: float = 0.0) -> torch.Tensor:
+        e = entry[name]
+        return torch.full(nplan.shapes[e], fill, device=device,
+                          dtype=torch_dtype(nplan.dtypes[e] or "float32"))
+
+    args = [a for a in symbol.list_arguments() if a in entry]
+    arg_dict = {a: alloc(a) for a in args}
+    grad_dict = {a: torch.zeros_like(arg_dict[a]) for a in args if grad_req.get(a) != "null"}
+    aux_dict = {a: alloc(a, 1.0 if a.endswith("_var") else 0.0)
+                for a in symbol.list_auxiliary_states()}
+    return Executor(symbol, device, arg_dict, grad_dict, aux_dict, grad_req, planned=planned)
+
+
+def _run_point(exe: Executor, device: torch.device, warmup: int,
+               repeat: int) -> dict[str, Any]:
+    def sync() -> None:
+        torch.cuda.synchronize(device)
+
+    def step() -> None:
+        exe.forward(is_train=True)
+        exe.backward()
+
+    for _ in range(warmup):
+        step()
+    times, peaks = [], []
+    for _ in range(repeat):
+        sync()
+        t0 = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - t0)
+        peaks.append(exe.last_step_peak or 0)
+    phases = [exe.timed_step(sync) for _ in range(repeat)]
+    steps = warmup + 2 * repeat
+    return {"status": "ok", "step_peak_bytes": max(peaks),
+            "reserved_bytes": torch.cuda.memory_reserved(device),
+            "time_per_batch_s": statistics.median(times), "times_s": times,
+            "breakdown_s": {k: statistics.median(p[k] for p in phases) for k in phases[0]},
+            "recomputed_per_step": sum(exe.recompute_calls.values()) / steps,
+            "kernels_per_step": sum(exe.kernel_calls.values()) / steps}
+
+
+def make_measure(device: torch.device, *, warmup: int = 2,
+                 repeat: int = 5) -> Callable[[Any, Any], dict[str, Any]]:
+    """The ``measure(built, planned) -> dict`` callable that ``run_sweep`` calls per point."""
+
+    def measure(built: Any, planned: Any) -> dict[str, Any]:
+        from optim.pipeline import default_grad_req
+        symbol = built.symbol
+        reqs = default_grad_req(symbol.list_arguments(), built.inputs)
+        gc.collect()
+        torch.cuda.empty_cache()
+        need, free = predicted_bytes(planned[1]), torch.cuda.mem_get_info(device)[0]
+        result: dict[str, Any] = {"predicted_bytes": need, "free_bytes": free}
+        if need > free:
+            return {"status": "OOM", **result}
+        exe = None
+        try:
+            exe = bind_planned(symbol, device, planned, reqs)
+            initialize(exe, seed=0)
+            gen = torch.Generator(device).manual_seed(0)
+            for name in built.inputs:
+                if name.endswith("data"):
+                    exe.arg_dict[name].normal_(generator=gen)
+            result["allocated_bytes"] = torch.cuda.memory_allocated(device)
+            result.update(_run_point(exe, device, warmup, repeat))
+        except torch.cuda.OutOfMemoryError:
+            result["status"] = "OOM (run time)"
+        finally:
+            del exe
+            gc.collect()
+            torch.cuda.empty_cache()
+        return result
+
+    return measure
