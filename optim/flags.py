@@ -10,6 +10,7 @@ MXNet's names, both generations, with MXNet's defaults:
 | ``MXNET_EXEC_NUM_TEMP`` / ``NNVM_EXEC_NUM_TEMP`` | 1 | co-share colours (1 = off) |
 | ``NNVM_AUTO_SEARCH_MATCH_RANGE`` | 0 | 1: try ranges 1, 2, 4, ..., 16, keep the smallest |
 | ``MXNET_EXEC_INPLACE_GRAD_SUM_CAP`` | 8 | max contributions summed by one ElementWiseSum |
+| ``SUBLINEAR_SEARCH_JOBS`` | 0 | processes scoring the sublinear search's candidates; 0 = auto |
 
 Bad values fail with one message naming the variable and the accepted values, before anything
 is allocated.
@@ -68,6 +69,7 @@ class PlannerFlags:
     no_memory_plan: bool = False
     no_mirror: bool = False
     debug: int = 0
+    search_jobs: int = 0
 
 
 def read_flags(env: Mapping[str, str] | None = None) -> PlannerFlags:
@@ -88,6 +90,7 @@ def read_flags(env: Mapping[str, str] | None = None) -> PlannerFlags:
         no_memory_plan=_check01(env, "NO_MEMORY_PLAN"),
         no_mirror=_check01(env, "NO_MIRROR"),
         debug=env_int(env, ("DEBUG",), 0),
+        search_jobs=env_int(env, ("SUBLINEAR_SEARCH_JOBS",), 0),
     )
 
 

@@ -1,19 +1,21 @@
 """In-place pass: which outputs may overwrite the storage of one of their node's inputs.
 
 Algorithm (the in-place half of MXNet's PlanMemory, paper Sec. 3):
-  1. ``remaining[e]`` starts at the liveness reader count of every entry;
-  2. for each node in execution order, for each (input i, output o) pair its op declares
-     (``OpDef.inplace``), take the pair when it is legal (below); a taken input is consumed;
-  3. then every value-reading input slot of the node decrements ``remaining``.
+  1. visit the nodes in execution order, skipping those whose op declares no pair;
+  2. for each (input i, output o) pair the op declares (``OpDef.inplace``), take the pair when
+     it is legal (below); a taken input is consumed.
+MXNet counts the readers left of every input as it goes; "one reader left, and it is this node"
+is the same as "this node is the input's last reader (``liveness.last_use``) and reads it
+once", which needs no counting.
 Legality conditions, each with the counterexample it excludes:
-  * the node is the input's last reader and reads it once (``remaining == 1``) — else a later
-    reader would see the overwritten value (paper Fig. 2: C cannot overwrite B, F still reads B);
-  * the input is not a graph output (outputs count one extra reader) — the user reads it later;
+  * the node is the input's last reader and reads it once — else a later reader would see the
+    overwritten value (paper Fig. 2: C cannot overwrite B, F still reads B);
+  * the input is not a graph output (its last use is after the last node) — the user reads it;
   * neither the input nor the output is externally bound (arguments, auxiliary states, head
     gradients, gradients written into ``grad_dict``) — never overwrite a user's array;
   * equal byte size and dtype — a smaller buffer cannot hold the output;
   * each input is taken by at most one output, each output takes at most one input.
-Complexity: O(nodes + edges).
+Complexity: O(nodes + declared pairs).
 Invariant (checked by ``check_memory_plan``): an output shares its input's storage only when
 the input dies at that node.
 """
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from typing import AbstractSet, Mapping
 
 from symbol.graph import Entry
+from symbol.registry import no_inplace
 
 from .liveness import Liveness
 
@@ -31,9 +34,11 @@ __all__ = ["InplacePlan", "plan_inplace"]
 
 @dataclass(frozen=True, eq=False)
 class InplacePlan:
-    """``pairs[output] = input`` for every output computed in place of an input."""
+    """``pairs[output] = input`` for every output computed in place of an input; ``pair_ids``
+    holds the same pairs by entry number (``Liveness.entry_id``)."""
 
     pairs: Mapping[Entry, Entry]
+    pair_ids: Mapping[int, int]
 
     def summary(self) -> str:
         """One line: how many outputs run in place."""
@@ -45,26 +50,39 @@ def plan_inplace(liveness: Liveness, nbytes: Mapping[Entry, int], dtypes: Mappin
     """Choose in-place pairs for ``liveness.order`` (see the module docstring).
 
     Args:
-        liveness: the execution order and reader counts.
+        liveness: the execution order, reads and last uses.
         nbytes: bytes of every entry.
         dtypes: dtype of every entry (compared for equality).
         external: entries bound to caller arrays.
         enabled: kill switch (False: no pairs).
     """
-    pairs: dict[Entry, Entry] = {}
-    if not enabled:
-        return InplacePlan(pairs)
-    remaining = dict(liveness.readers)  # step 1
-    for node in liveness.order:
-        reads = liveness.reads[node]
-        taken: set[Entry] = set()
-        for i, o in node.opdef.inplace(node.params):  # step 2
-            src, dst = node.inputs[i], Entry(node, o)
-            if (src in reads and remaining[src] == 1 and src not in taken and dst not in pairs
-                    and src not in external and dst not in external
-                    and nbytes[src] == nbytes[dst] and dtypes[src] == dtypes[dst]):
-                pairs[dst] = src
+    pair_ids: dict[int, int] = {}
+    if enabled:
+        _take_pairs(liveness, nbytes, dtypes, external, pair_ids)
+    entries = liveness.entries
+    return InplacePlan({entries[o]: entries[i] for o, i in pair_ids.items()}, pair_ids)
+
+
+def _take_pairs(liveness: Liveness, nbytes: Mapping[Entry, int], dtypes: Mapping[Entry, object],
+                external: AbstractSet[Entry], pair_ids: dict[int, int]) -> None:
+    """Steps 1-2, by entry number: add every legal (output -> input) pair to ``pair_ids``."""
+    entries, first, last_step = liveness.entries, liveness.first, liveness.last_step
+    bound = bytearray(len(entries))  # externally bound, by entry number
+    for e in external:
+        if e.node in first:
+            bound[first[e.node] + e.index] = 1
+    for step, node in enumerate(liveness.order):
+        opdef = node.opdef
+        if opdef.inplace is no_inplace:  # step 1
+            continue
+        reads, outputs = liveness.read_ids[step], first[node]
+        taken: set[int] = set()
+        for i, o in opdef.inplace(node.params):  # step 2
+            e = node.inputs[i]
+            src, dst = first[e.node] + e.index, outputs + o
+            if (last_step[src] == step and not bound[src] and not bound[dst]
+                    and reads.count(src) == 1 and src not in taken and dst not in pair_ids
+                    and nbytes[entries[src]] == nbytes[entries[dst]]
+                    and dtypes[entries[src]] == dtypes[entries[dst]]):
+                pair_ids[dst] = src
                 taken.add(src)
-        for e in reads:  # step 3
-            remaining[e] -= 1
-    return InplacePlan(pairs)

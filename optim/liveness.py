@@ -1,22 +1,28 @@
 """Liveness: execution order, reader counts and last uses of every entry.
 
 Computes, for one execution order of a graph's operator nodes:
-  1. the position of every node (variables are defined before position 0);
+  1. the position of every node (variables are defined before position 0), and a number for
+     every entry: variables' first, then each node's outputs in execution order;
   2. ``readers[e]``: how many input slots read entry ``e``'s values (shape-only slots, see
      ``OpDef.shape_only``, do not count), plus one if ``e`` is a graph output;
   3. ``last_use[e]``: the position of the last node that reads ``e``'s values (``len(order)``
      for graph outputs, the defining position for entries nobody reads).
-Legality: the order must be topological (checked); an entry read only for its shape is dead
-after its definition (counterexample it avoids: avg-pool backward keeping its input alive).
+The planners' hot loops read steps 2-3 as lists indexed by entry number (``num_readers``,
+``last_step``); the same facts keyed by entry (``readers``, ``last_use``) are made on first use.
+Legality: the order must be topological (checked: every value read has a smaller number than
+the reader's outputs); an entry read only for its shape is dead after its definition
+(counterexample it avoids: avg-pool backward keeping its input alive).
 Complexity: O(nodes + edges).
 Invariant: an entry is live exactly on [def_pos, last_use]; ``check_memory_plan`` relies on it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Mapping, Sequence
 
 from symbol.graph import Entry, Graph, Node
+from symbol.registry import no_shape_only
 
 __all__ = ["Liveness", "analyze_liveness", "value_slots"]
 
@@ -25,21 +31,50 @@ __all__ = ["Liveness", "analyze_liveness", "value_slots"]
 class Liveness:
     """Liveness facts of one execution order.
 
+    Entries are numbered: ``entries[k]`` is entry number k, and output j of node n is number
+    ``first[n] + j`` (variables first, then each node's outputs in execution order).
+
     Attributes:
         order: operator nodes in execution order.
         position: node -> position in ``order`` (variables: -1).
-        readers: entry -> number of value-reading input slots (+1 for a graph output).
-        last_use: entry -> position of its last value read (``len(order)`` for outputs).
+        entries: every entry, by number (the graph's ``node_entries``).
+        first: node -> the number of its output 0.
+        read_ids: per position, the numbers of the entries its node reads for their values
+            (one per value slot).
+        num_readers: per number, value-reading input slots (+1 for a graph output).
+        last_step: per number, position of the last value read (``len(order)`` for graph
+            outputs, the defining position when nobody reads it).
         shape_read: entries some node reads for their shape only.
-        reads: node -> the entries it reads for their values (one per value slot).
     """
 
     order: tuple[Node, ...]
     position: Mapping[Node, int]
-    readers: Mapping[Entry, int]
-    last_use: Mapping[Entry, int]
+    entries: tuple[Entry, ...]
+    first: Mapping[Node, int]
+    read_ids: tuple[tuple[int, ...], ...]
+    num_readers: tuple[int, ...]
+    last_step: tuple[int, ...]
     shape_read: frozenset[Entry]
-    reads: Mapping[Node, tuple[Entry, ...]]
+
+    @cached_property
+    def readers(self) -> Mapping[Entry, int]:
+        """Entry -> number of value-reading input slots (+1 for a graph output)."""
+        return dict(zip(self.entries, self.num_readers, strict=True))
+
+    @cached_property
+    def last_use(self) -> Mapping[Entry, int]:
+        """Entry -> position of its last value read (``len(order)`` for graph outputs)."""
+        return dict(zip(self.entries, self.last_step, strict=True))
+
+    @cached_property
+    def reads(self) -> Mapping[Node, tuple[Entry, ...]]:
+        """Node -> the entries it reads for their values (one per value slot)."""
+        return {node: tuple([self.entries[k] for k in ids])
+                for node, ids in zip(self.order, self.read_ids, strict=True)}
+
+    def entry_id(self, e: Entry) -> int:
+        """The number of entry ``e``."""
+        return self.first[e.node] + e.index
 
     def def_pos(self, e: Entry) -> int:
         """Position where ``e`` is produced (-1 for variables)."""
@@ -47,7 +82,7 @@ class Liveness:
 
     def summary(self) -> str:
         """One line: nodes and entries."""
-        return f"liveness: {len(self.order)} ops, {len(self.readers)} entries"
+        return f"liveness: {len(self.order)} ops, {len(self.entries)} entries"
 
 
 def value_slots(node: Node) -> list[int]:
@@ -59,6 +94,13 @@ def value_slots(node: Node) -> list[int]:
     return list(range(n)) if not skip else [i for i in range(n) if i not in skip]
 
 
+def _value_reads(node: Node) -> tuple[tuple[Entry, ...], tuple[Entry, ...]]:
+    """(entries read for their values, entries read for their shape only) by ``node``."""
+    slots = value_slots(node)
+    return (tuple(node.inputs[k] for k in slots),
+            tuple(e for k, e in enumerate(node.inputs) if k not in slots))
+
+
 def analyze_liveness(graph: Graph, order: Sequence[Node] | None = None) -> Liveness:
     """Liveness of ``graph`` executed in ``order`` (default: ``graph.nodes``).
 
@@ -66,32 +108,48 @@ def analyze_liveness(graph: Graph, order: Sequence[Node] | None = None) -> Liven
         ValueError: ``order`` is not a topological order of the graph's operator nodes.
     """
     order = tuple(graph.nodes if order is None else order)
-    # step 1: positions
-    position: dict[Node, int] = {v: -1 for v in graph.inputs}
-    for i, node in enumerate(order):
-        position[node] = i
-    readers: dict[Entry, int] = {}
-    last_use: dict[Entry, int] = {}
+    end = len(order)
+    # step 1: positions and entry numbers
+    position: dict[Node, int] = dict.fromkeys(graph.inputs, -1)
+    position.update(zip(order, range(end)))
+    table = graph.node_entries
+    entries: list[Entry] = []
+    first: dict[Node, int] = {}
+    last_step: list[int] = []  # the defining position until a read is seen
     for node in (*graph.inputs, *order):
-        for k in range(node.num_outputs):
-            e = Entry(node, k)
-            readers[e] = 0
-            last_use[e] = position[node]
+        first[node] = len(entries)
+        entries.extend(table[node])
+        last_step.extend([position[node]] * node.num_outputs)
     # steps 2-3: readers and last uses
+    num_readers = [0] * len(entries)
     shape_read: set[Entry] = set()
-    reads: dict[Node, tuple[Entry, ...]] = {}
+    read_ids: list[tuple[int, ...]] = []
     for i, node in enumerate(order):
-        slots = value_slots(node)
-        if len(slots) < len(node.inputs):
-            shape_read.update(e for k, e in enumerate(node.inputs) if k not in slots)
-        reads[node] = tuple(node.inputs[k] for k in slots)
-        for e in reads[node]:
-            if position.get(e.node, len(order)) >= i:
-                raise ValueError(f"execution order is not topological: '{node.name}' reads "
-                                 f"'{e.node.name}' before it runs")
-            readers[e] += 1
-            last_use[e] = i
+        if node.is_variable or node.opdef.shape_only is not no_shape_only:
+            values, shape_only = _value_reads(node)
+            shape_read.update(shape_only)
+        else:  # most ops: every input is read for its value
+            values = node.inputs
+        try:
+            ids = tuple([first[e.node] + e.index for e in values])
+        except KeyError:  # a node outside the graph or the order
+            ids = (len(entries),)
+        if ids and max(ids) >= first[node]:
+            _not_topological(node, values, first)
+        read_ids.append(ids)
+        for k in ids:
+            num_readers[k] += 1
+            last_step[k] = i
     for e in graph.outputs:
-        readers[e] += 1
-        last_use[e] = len(order)
-    return Liveness(order, position, readers, last_use, frozenset(shape_read), reads)
+        k = first[e.node] + e.index
+        num_readers[k] += 1
+        last_step[k] = end
+    return Liveness(order, position, tuple(entries), first, tuple(read_ids), tuple(num_readers),
+                    tuple(last_step), frozenset(shape_read))
+
+
+def _not_topological(reader: Node, values: tuple[Entry, ...], first: Mapping[Node, int]) -> None:
+    """Raise ValueError naming the first entry ``reader`` reads before it is defined."""
+    late = next(e for e in values if first.get(e.node, first[reader]) >= first[reader])
+    raise ValueError(f"execution order is not topological: '{reader.name}' reads "
+                     f"'{late.node.name}' before it runs")

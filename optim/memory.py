@@ -11,12 +11,14 @@ caller array) a storage id, as MXNet's PlanMemory does (paper Sec. 3):
   4. one sweep in execution order: every other output requests storage from the free pool
      (``match_range`` R: among free storages of size in [s/R, s*R], the smallest >= s, else the
      largest < s grown to s, else a new one); after the node, inputs whose last reader it was
-     and outputs nobody reads return their storage to the pool of the node's colour.
+     and outputs nobody reads (both: entries whose ``last_use`` is this step) return their
+     storage to the pool of the node's colour, unless an in-place output took it over.
 Strategies (paper names): ``none`` (every entry its own storage), ``inplace`` (step 2 only),
 ``sharing`` (steps 2-4).
 Legality: storage is reused only after every reader of its previous entry ran (liveness);
 shape-only reads do not extend a life; externally bound entries are never planned or reused.
-Complexity: O((nodes + edges) + entries * log(entries)) plus O(free pool) per request;
+Complexity: O((nodes + edges) + entries * log(entries)); a request or a release costs
+O(log(free pool)) (plus O(distinct sizes) when a size appears or disappears);
 co-share adds O(num_temp * (nodes + edges)).
 Invariant, enforced by ``check_memory_plan``: no two entries that are live at the same time
 share a storage unless they are a declared in-place pair, and every storage is at least as
@@ -25,8 +27,10 @@ large as each entry placed in it.
 from __future__ import annotations
 
 import bisect
+import heapq
+import math
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import AbstractSet, Mapping, Sequence
 
 from symbol.gradient import MIRROR_OF
 from symbol.graph import Entry, Graph, Node, output_name
@@ -52,15 +56,8 @@ class PlanError(AssertionError):
 def entry_bytes(shapes: Mapping[Entry, Sequence[int] | None],
                 dtypes: Mapping[Entry, str | None]) -> dict[Entry, int]:
     """Bytes of every entry with a known shape (dtype default float32)."""
-    out: dict[Entry, int] = {}
-    for e, shape in shapes.items():
-        if shape is None:
-            continue
-        n = 1
-        for d in shape:
-            n *= d
-        out[e] = n * DTYPE_BYTES[dtypes.get(e) or "float32"]
-    return out
+    return {e: math.prod(shape) * DTYPE_BYTES[dtypes.get(e) or "float32"]
+            for e, shape in shapes.items() if shape is not None}
 
 
 @dataclass(frozen=True, eq=False)
@@ -166,28 +163,55 @@ class MemoryPlan:
 
 
 class _Pool:
-    """Free storages of one colour, sorted by size (NNVM's ``free_`` multimap)."""
+    """Free storages of one colour, ordered by (size, id) (NNVM's ``free_`` multimap).
+
+    The distinct sizes are kept sorted; per size, two heaps give the smallest and the largest
+    free id in O(log n), where one sorted list of (size, id) would shift O(n) items per change.
+    An id taken through one heap is left in the other and skipped there later: ``free`` says
+    which ids are in the pool, and at which size.
+    """
 
     def __init__(self) -> None:
-        self.items: list[tuple[int, int]] = []
+        self.sizes: list[int] = []  # distinct sizes with a free storage, sorted
+        self.count: dict[int, int] = {}  # size -> free storages of that size
+        self.low: dict[int, list[int]] = {}  # size -> min-heap of ids
+        self.high: dict[int, list[int]] = {}  # size -> min-heap of negated ids
+        self.free: dict[int, int] = {}  # id -> its size, for the ids in the pool
 
     def add(self, size: int, sid: int) -> None:
-        bisect.insort(self.items, (size, sid))
+        if not self.count.get(size):
+            bisect.insort(self.sizes, size)
+            self.count[size] = 0
+            self.low.setdefault(size, [])
+            self.high.setdefault(size, [])
+        self.count[size] += 1
+        heapq.heappush(self.low[size], sid)
+        heapq.heappush(self.high[size], -sid)
+        self.free[sid] = size
 
     def take(self, size: int, match_range: int) -> tuple[int, int] | None:
-        """(sid, old size) of the best free storage for ``size``, removed; None if none fits."""
-        items = self.items
-        lo = bisect.bisect_left(items, (size // match_range, -1))
-        mid = bisect.bisect_left(items, (size, -1))
-        hi = bisect.bisect_right(items, (size * match_range, 2**62))
-        if mid < hi:
-            pick = mid  # smallest >= size
-        elif mid > lo:
-            pick = mid - 1  # largest < size, grown
+        """(sid, old size) of the best free storage for ``size``, removed; None if none fits:
+        the smallest >= size (lowest id first) within ``size * match_range``, else the largest
+        < size (highest id first) down to ``size // match_range``, to be grown."""
+        sizes = self.sizes
+        i = bisect.bisect_left(sizes, size)
+        if i < len(sizes) and sizes[i] <= size * match_range:
+            found, sid = sizes[i], self._pop(self.low[sizes[i]], sizes[i], 1)
+        elif i > 0 and sizes[i - 1] >= size // match_range:
+            found, sid = sizes[i - 1], self._pop(self.high[sizes[i - 1]], sizes[i - 1], -1)
         else:
             return None
-        old, sid = items.pop(pick)
-        return sid, old
+        self.count[found] -= 1
+        if not self.count[found]:
+            sizes.pop(bisect.bisect_left(sizes, found))
+        return sid, found
+
+    def _pop(self, heap: list[int], size: int, sign: int) -> int:
+        while True:
+            sid = sign * heapq.heappop(heap)
+            if self.free.get(sid) == size:
+                del self.free[sid]
+                return sid
 
 
 def colour_nodes(order: Sequence[Node], num_colours: int) -> dict[Node, int]:
@@ -197,7 +221,7 @@ def colour_nodes(order: Sequence[Node], num_colours: int) -> dict[Node, int]:
     order; after ``num_colours - 1`` paths every remaining node gets the last colour.
     """
     last = num_colours - 1
-    colour = {n: last for n in order}
+    colour = dict.fromkeys(order, last)
     if num_colours <= 1:
         return colour
     succs: dict[Node, list[Node]] = {n: [] for n in order}
@@ -268,60 +292,70 @@ def plan_memory(graph: Graph, nbytes: Mapping[Entry, int], dtypes: Mapping[Entry
     # step 1: liveness
     live = analyze_liveness(graph, order)
     forward = _classify(graph, len(graph.outputs) if num_forward is None else num_forward)
-    unallocated = frozenset(e for e, r in live.readers.items()
+    unallocated = frozenset(e for e, r in zip(live.entries, live.num_readers, strict=True)
                             if r == 0 and not e.node.is_variable and e.node.opdef.is_backward
                             and e not in live.shape_read)
     # step 2: in-place
     pairs = plan_inplace(live, nbytes, dtypes, frozenset(ext),
-                         enabled=inplace and strategy != "none").pairs
+                         enabled=inplace and strategy != "none")
     # step 3: colours
     colour = colour_nodes(live.order, num_temp if strategy == "sharing" else 1)
     share = match_range if strategy == "sharing" else 0
     # step 4: sweep
-    storage, sizes = _sweep(live, nbytes, ext, unallocated, pairs, colour, share)
+    storage, sizes = _sweep(live, nbytes, unallocated.union(ext), pairs.pair_ids, colour, share)
     classes = {e: ("activations" if e.node in forward else "gradients") for e in storage}
-    return MemoryPlan(strategy, live, storage, tuple(sizes), pairs, nbytes, classes, ext,
+    return MemoryPlan(strategy, live, storage, tuple(sizes), pairs.pairs, nbytes, classes, ext,
                       unallocated, colour, share, num_temp)
 
 
-def _sweep(live: Liveness, nbytes: Mapping[Entry, int], ext: Mapping[Entry, str],
-           unallocated: frozenset[Entry], pairs: Mapping[Entry, Entry],
-           colour: Mapping[Node, int], match_range: int) -> tuple[dict[Entry, int], list[int]]:
-    storage: dict[Entry, int] = {}
+def _sweep(live: Liveness, nbytes: Mapping[Entry, int], skip: AbstractSet[Entry],
+           pair_ids: Mapping[int, int], colour: Mapping[Node, int],
+           match_range: int) -> tuple[dict[Entry, int], list[int]]:
+    """Step 4, by entry number: (storage of every planned entry, size of every storage)."""
+    entries, first = live.entries, live.first
+    skipped = bytearray(len(entries))  # no planned storage: external or unallocated
+    for e in skip:
+        if e.node in first:
+            skipped[first[e.node] + e.index] = 1
+    dying = _dying(live, skipped, set(pair_ids.values())) if match_range else []
+    storage = [-1] * len(entries)
     sizes: list[int] = []
     pools: dict[int, _Pool] = {}
-    remaining = dict(live.readers)
-    moved: set[Entry] = set(pairs.values())  # storage handed on to an in-place output
-
-    def release(e: Entry, c: int) -> None:
-        if match_range and e in storage and e not in moved:
-            pools.setdefault(c, _Pool()).add(sizes[storage[e]], storage[e])
-
-    for node in live.order:
+    for step, node in enumerate(live.order):
         c = colour[node]
-        for k in range(node.num_outputs):
-            o = Entry(node, k)
-            if o in ext or o in unallocated:
+        pool = pools.get(c) if match_range else None
+        for k in range(first[node], first[node] + node.num_outputs):
+            if skipped[k]:
                 continue
-            if o in pairs:
-                storage[o] = storage[pairs[o]]
+            if k in pair_ids:
+                storage[k] = storage[pair_ids[k]]
                 continue
-            got = pools[c].take(nbytes[o], match_range) if match_range and c in pools else None
+            size = nbytes[entries[k]]
+            got = pool.take(size, match_range) if pool is not None else None
             if got is None:
-                storage[o] = len(sizes)
-                sizes.append(nbytes[o])
+                storage[k] = len(sizes)
+                sizes.append(size)
             else:
-                storage[o] = got[0]
-                sizes[got[0]] = max(sizes[got[0]], nbytes[o])
-        for e in live.reads[node]:
-            remaining[e] -= 1
-            if remaining[e] == 0:
-                release(e, c)
-        for k in range(node.num_outputs):
-            o = Entry(node, k)
-            if remaining[o] == 0:
-                release(o, c)
-    return storage, sizes
+                storage[k] = got[0]
+                sizes[got[0]] = max(sizes[got[0]], size)
+        dead = dying[step] if match_range else ()
+        if dead:
+            pool = pools.setdefault(c, _Pool())
+            for k in dead:
+                pool.add(sizes[storage[k]], storage[k])
+    return {entries[k]: sid for k, sid in enumerate(storage) if sid >= 0}, sizes
+
+
+def _dying(live: Liveness, skipped: bytearray, moved: AbstractSet[int]) -> list[list[int]]:
+    """Entry numbers whose storage returns to the pool after each step: their last value read,
+    or their definition if nobody reads them; not those an in-place output took over. The
+    order within a step does not matter: a pool is sorted by size and storage id."""
+    dying: list[list[int]] = [[] for _ in live.order]
+    steps = len(dying)
+    for k, step in enumerate(live.last_step):
+        if 0 <= step < steps and not skipped[k] and k not in moved:
+            dying[step].append(k)
+    return dying
 
 
 def auto_match_range(plan_fn, ranges: Sequence[int] = (1, 2, 4, 8, 16)) -> MemoryPlan:
@@ -339,11 +373,10 @@ def check_memory_plan(plan: MemoryPlan) -> None:
     external entry is overwritten in place.
     """
     live = plan.liveness
-    for node in live.order:
-        for k in range(node.num_outputs):
-            e = Entry(node, k)
-            if e not in plan.storage and e not in plan.external and e not in plan.unallocated:
-                raise PlanError(f"entry {output_name(e)} has no storage")
+    for e in live.entries:
+        if (not e.node.is_variable and e not in plan.storage and e not in plan.external
+                and e not in plan.unallocated):
+            raise PlanError(f"entry {output_name(e)} has no storage")
     by_sid: dict[int, list[Entry]] = {}
     for e, sid in plan.storage.items():
         if not 0 <= sid < plan.num_storage or plan.storage_bytes[sid] < plan.nbytes[e]:

@@ -25,7 +25,8 @@ Search (Appendix A): B = 0 gives (x, y); try 6 budgets evenly spaced on [B/sqrt2
 B = sqrt(x y); keep the plan whose exact planned bytes are lowest.
 Legality: never recompute variables, loss heads, backward ops, or nodes whose outputs are graph
 outputs (the user reads them; recomputing saves nothing).
-Complexity: alg3 O(nodes); the search plans the joint graph 6 times.
+Complexity: alg3 O(nodes) (``alg3_scan`` reads the graph once, then O(eligible nodes) per
+budget); the search plans the joint graph once per distinct candidate, at most 6 times.
 Invariant (``check_mirror_plan``): no backward node reads a recomputed node's original output.
 """
 from __future__ import annotations
@@ -33,7 +34,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from symbol.errors import SymbolError
 from symbol.gradient import MIRROR_OF, JointGraph
@@ -43,8 +44,8 @@ from symbol.registry import numel
 from .liveness import value_slots
 
 __all__ = ["MIRROR_STRATEGIES", "MirrorPlan", "MirrorError", "eligible", "drop_cheap",
-           "apply_attributes", "stage_groups", "alg3", "recursive_counts", "check_mirror_plan",
-           "resolve_mirror", "parse_bytes", "KEEP_OPS"]
+           "apply_attributes", "stage_groups", "alg3", "alg3_scan", "recursive_counts",
+           "check_mirror_plan", "resolve_mirror", "parse_bytes", "KEEP_OPS"]
 
 MIRROR_STRATEGIES = ("none", "drop-cheap", "drop-cheap-keep-bn", "sublinear", "recursive")
 #: Ops MXNet 1.x keeps under MXNET_BACKWARD_DO_MIRROR=1.
@@ -163,26 +164,38 @@ def node_bytes(node: Node, shapes: Mapping[Entry, Any], itemsize: int = 4) -> in
 def alg3(graph: Graph, shapes: Mapping[Entry, Any],
          budget: float) -> tuple[dict[Node, int], int, int]:
     """Paper Alg. 3 with budget B: (counts, x = kept bytes, y = largest segment bytes)."""
-    first = {g[0]: g for g in stage_groups(graph)}
-    member = {n for g in first.values() for n in g}
-    counts: dict[Node, int] = {}
-    temp = x = y = 0
-    keep_group = False
-    for n in eligible(graph):
-        b = node_bytes(n, shapes)
-        temp += b
-        if n in first:
-            keep_group = temp > budget
-            if keep_group:
+    return alg3_scan(graph, shapes)(budget)
+
+
+def alg3_scan(graph: Graph, shapes: Mapping[Entry, Any]
+              ) -> Callable[[float], tuple[dict[Node, int], int, int]]:
+    """:func:`alg3` as ``budget -> (counts, x, y)``, reading the graph once for many budgets."""
+    groups = stage_groups(graph)
+    first = {g[0] for g in groups}
+    member = {n for g in groups for n in g}
+    # per eligible node: its bytes and its role (2: a group's first node, 1: a later member)
+    scan = [(n, node_bytes(n, shapes), 2 if n in first else 1 if n in member else 0)
+            for n in eligible(graph)]
+
+    def run(budget: float) -> tuple[dict[Node, int], int, int]:
+        counts: dict[Node, int] = {}
+        temp = x = y = 0
+        keep_group = False
+        for n, b, role in scan:
+            temp += b
+            if role == 2:
+                keep_group = temp > budget
+                if keep_group:
+                    x += b
+                    y = max(y, temp)
+                    temp = 0
+                    continue
+            elif role == 1 and keep_group:
                 x += b
-                y = max(y, temp)
-                temp = 0
                 continue
-        elif n in member and keep_group:
-            x += b
-            continue
-        counts[n] = 1
-    return counts, x, y
+            counts[n] = 1
+        return counts, x, y
+    return run
 
 
 def recursive_counts(graph: Graph) -> dict[Node, int]:

@@ -3,24 +3,30 @@
     gradient -> verify -> infer_shape -> infer_type -> plan_memory -> check (DEBUG)
 
 Used by the executor at bind time and by the CLI / benchmarks to plan without allocating.
+The cyclic garbage collector is paused while planning (``collector_paused``).
+Planners that plan many mirror variants of one network pass ``PlanHints`` from the first plan
+(shapes and dtypes by node name, which every variant shares) and skip ``verify`` on variants
+they throw away.
 Each step failure is wrapped as ``PassError("pass 'x' failed (after: ...)")`` unless it is a
 user error (SymbolError), which passes through unchanged.
 """
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from symbol.errors import SymbolError
 from symbol.gradient import JointGraph, gradient
 from symbol.graph import Entry, Graph, Node, output_name
-from symbol.infer_shape import infer_shape, infer_type
+from symbol.infer_shape import infer_shape, infer_type, output_hints
 
 from .flags import PlannerFlags, read_flags
 from .memory import MemoryPlan, auto_match_range, check_memory_plan, entry_bytes, plan_memory
 
-__all__ = ["PassError", "NetworkPlan", "plan_network", "owned_gradients", "external_classes",
-           "default_grad_req", "resolve_strategy"]
+__all__ = ["PassError", "NetworkPlan", "PlanHints", "plan_network", "owned_gradients",
+           "external_classes", "default_grad_req", "resolve_strategy", "collector_paused"]
 
 
 class PassError(RuntimeError):
@@ -38,6 +44,61 @@ class NetworkPlan:
 
     def summary(self) -> str:
         return f"{self.joint.summary()}; {self.plan.summary()}"
+
+
+@dataclass(frozen=True, eq=False)
+class PlanHints:
+    """What every mirror variant of one network shares, read off a first plan of it.
+
+    The variants' joint graphs name their nodes alike (a recomputed copy names the node it
+    copies in ``__mirror_of__``), so output shapes and dtypes by node name carry over and skip
+    the shape and dtype rules (``symbol.infer_shape.output_hints``).
+
+    Attributes:
+        shapes: output shapes of every operator node, by name.
+        dtypes: output dtypes of every operator node, by name.
+        forward: the forward graph's own shapes for the same input shapes, if known
+            (``infer_shape(graph, shapes)``); used as they are.
+    """
+
+    shapes: Mapping[str, tuple[Any, ...]]
+    dtypes: Mapping[str, tuple[Any, ...]]
+    forward: Mapping[Entry, Any] | None = None
+
+    @staticmethod
+    def of(net: NetworkPlan, forward: Mapping[Entry, Any] | None = None) -> PlanHints:
+        """The hints of a planned network (``forward``: see the attribute)."""
+        graph = net.joint.graph
+        return PlanHints(output_hints(graph, net.shapes), output_hints(graph, net.dtypes),
+                         forward)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector inside the block, as ``timeit`` does.
+
+    Planning a long LSTM makes millions of small objects (nodes, entries, maps keyed by entry)
+    that live until the plan is done. The collector would traverse them over and over as they
+    accumulate (a third of the planning time) and find nothing: no pass makes a reference
+    cycle, so reference counting frees everything. The previous state is restored on exit.
+
+    On exit the objects still alive (the plan) would all be young, and the collector's next
+    young collection would traverse every one of them once more. Unless the caller froze
+    objects itself, ``gc.freeze()`` + ``gc.unfreeze()`` moves them straight to the oldest
+    generation instead, without a traversal (their cycles, if any, are found by the next full
+    collection).
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
+        gc.enable()
 
 
 def _run(name: str, done: list[str], fn: Callable[[], Any]) -> Any:
@@ -105,12 +166,13 @@ def external_classes(joint: JointGraph, *, aux: Sequence[str], with_grad: Sequen
     return classes
 
 
+@collector_paused()
 def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[str, str],
                  aux: Sequence[str] = (), dtypes: Mapping[str, str] | None = None,
                  strategy: str | None = None, flags: PlannerFlags | None = None,
                  default_dtype: str = "float32",
-                 mirror: Mapping[Node, int] | None = None,
-                 hints: Mapping[str, Sequence[Any]] | None = None) -> NetworkPlan:
+                 mirror: Mapping[Node, int] | None = None, hints: PlanHints | None = None,
+                 verify: bool = True) -> NetworkPlan:
     """Differentiate, shape and plan ``graph`` without allocating anything.
 
     Args:
@@ -122,8 +184,10 @@ def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[s
         strategy: memory strategy (default from the environment).
         flags: planner settings (default: read from the environment).
         mirror: mirror counts of forward nodes to recompute (see ``optim.mirror``).
-        hints: output shapes by node name from a previous plan of the same network (see
-            ``symbol.infer_shape.shape_hints``); they skip most shape rules.
+        hints: shapes and dtypes by node name from a previous plan of the same network
+            (``PlanHints.of``); they skip most shape and dtype rules.
+        verify: check the joint graph's IR invariants (``Graph.verify``); a planner may skip
+            it for variants it discards, as long as it verifies the plan it returns.
 
     Raises:
         SymbolError: a user error (shapes, strategy, environment values).
@@ -135,19 +199,24 @@ def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[s
     joint = _run("gradient", done,
                  lambda: gradient(graph, wrt, grad_sum_cap=flags.grad_sum_cap,
                                   mirror=None if flags.no_mirror else mirror))
-    _run("verify", done, joint.graph.verify)
+    if verify:
+        _run("verify", done, joint.graph.verify)
+    shape_hints = hints.shapes if hints else None
     known = dict(shapes)
-    fwd = _run("infer_shape", done, lambda: infer_shape(graph, known, hints))
+    fwd = (hints.forward if hints and hints.forward is not None
+           else _run("infer_shape", done, lambda: infer_shape(graph, known, shape_hints)))
     for name, e in zip(joint.head_grads, joint.forward_outputs, strict=True):
         if name is not None:
             known[name] = fwd[e]
-    all_shapes = _run("infer_shape", done, lambda: infer_shape(joint.graph, known, hints))
+    all_shapes = _run("infer_shape", done,
+                      lambda: infer_shape(joint.graph, known, shape_hints, given=fwd))
     missing = [output_name(e) for e, s in all_shapes.items() if s is None]
     if missing:
         raise SymbolError("cannot infer the shape of " + ", ".join(missing[:8])
                           + (" ..." if len(missing) > 8 else "") + "; give the input shapes")
     types = _run("infer_type", done,
-                 lambda: infer_type(joint.graph, dict(dtypes or {}), default=default_dtype))
+                 lambda: infer_type(joint.graph, dict(dtypes or {}), default=default_dtype,
+                                    hints=hints.dtypes if hints else None))
     owned = owned_gradients(joint, grad_req)
     ext = external_classes(joint, aux=aux, with_grad=wrt, owned=owned)
     nbytes = entry_bytes(all_shapes, types)

@@ -9,7 +9,12 @@
      keep the one with the least recomputation whose planned bytes (activations + intermediate
      gradients, the paper's panel (a)) fit; if none fits, fail before anything is allocated,
      naming the smallest achievable.
-Complexity: one joint-graph plan per strategy, seven for the sublinear search.
+Complexity: one joint-graph plan per strategy; for the sublinear search one per distinct
+candidate (at most six), plus one when a child process scored the winner. The candidates share
+their process's first plan's shapes and dtypes (``PlanHints``); they are scored in up to
+``SUBLINEAR_SEARCH_JOBS`` processes (``optim.parallel``; default one per CPU, at most three,
+for graphs of 2000 nodes or more); ``Graph.verify`` runs on the plan returned only, and only
+the best plan so far is kept.
 """
 from __future__ import annotations
 
@@ -19,17 +24,21 @@ import os
 from typing import Any, Mapping, Sequence
 
 from symbol.graph import Entry, Graph, Node
-from symbol.infer_shape import infer_shape, shape_hints
+from symbol.infer_shape import infer_shape
 
 from .flags import PlannerFlags, read_flags
-from .mirror import (MIRROR_STRATEGIES, MirrorError, MirrorPlan, alg3, apply_attributes,
+from .mirror import (MIRROR_STRATEGIES, MirrorError, MirrorPlan, alg3_scan, apply_attributes,
                      describe, drop_cheap, parse_bytes, recursive_counts, resolve_mirror,
                      stage_groups)
-from .pipeline import NetworkPlan, plan_network
+from .parallel import available_jobs, score_all
+from .pipeline import NetworkPlan, PlanHints, collector_paused, plan_network
 
 __all__ = ["plan_training", "search_sublinear", "mirror_counts", "resolve_budget"]
 
 log = logging.getLogger(__name__)
+#: Smallest forward graph whose sublinear search forks (``SUBLINEAR_SEARCH_JOBS`` unset): one
+#: candidate of a 2000-node graph takes ~0.1 s to plan, a fork a few milliseconds.
+_FORK_MIN_NODES = 2000
 
 
 def _flops(node: Node, shapes: Mapping[Entry, Any]) -> int:
@@ -49,24 +58,25 @@ def mirror_counts(strategy: str, graph: Graph) -> dict[Node, int]:
     raise MirrorError(f"strategy {strategy!r} needs the search")
 
 
-def search_sublinear(graph: Graph, shapes: Mapping[Entry, Any],
-                     score: Any) -> tuple[dict[Node, int], int, list[tuple[int, int]]]:
+def search_sublinear(graph: Graph, shapes: Mapping[Entry, Any], score: Any, *,
+                     jobs: int = 1) -> tuple[dict[Node, int], int, list[tuple[int, int]]]:
     """Appendix A: B = sqrt(x y) from Alg. 3 at B = 0, then 6 budgets on [B/sqrt2, sqrt2 B],
-    each scored by ``score(counts) -> planned bytes``; returns (best counts, its B, tried)."""
-    _, x, y = alg3(graph, shapes, 0)
+    each scored by ``score(counts) -> planned bytes``; returns (best counts, its B, tried).
+
+    The lowest score wins, the first on ties. Budgets giving equal counts are scored once;
+    ``jobs`` > 1 scores the candidates in that many processes (``optim.parallel``), with the
+    same result.
+    """
+    run_alg3 = alg3_scan(graph, shapes)
+    _, x, y = run_alg3(0)
     guess = math.sqrt(x * y)
     budgets = [guess / math.sqrt(2) + i * (math.sqrt(2) - 1 / math.sqrt(2)) * guess / 5
                for i in range(6)]
-    tried: list[tuple[int, int]] = []
-    best: tuple[int, dict[Node, int], int] | None = None
-    for b in budgets:
-        counts = apply_attributes(graph, alg3(graph, shapes, b)[0])
-        planned = score(counts)
-        tried.append((int(b), planned))
-        if best is None or planned < best[0]:
-            best = (planned, counts, int(b))
-    assert best is not None
-    return best[1], best[2], tried
+    candidates = [apply_attributes(graph, run_alg3(b)[0]) for b in budgets]
+    scores = score_all(candidates, score, jobs)
+    best = scores.index(min(scores))
+    return candidates[best], int(budgets[best]), [(int(b), s) for b, s in
+                                                  zip(budgets, scores, strict=True)]
 
 
 def resolve_budget(budget: str | int | None, env: Mapping[str, str] | None = None) -> int | None:
@@ -78,6 +88,7 @@ def resolve_budget(budget: str | int | None, env: Mapping[str, str] | None = Non
     return budget if isinstance(budget, int) else parse_bytes(budget)
 
 
+@collector_paused()
 def plan_training(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[str, str],
                   aux: Sequence[str] = (), dtypes: Mapping[str, str] | None = None,
                   strategy: str | None = None, mirror: str | None = None,
@@ -98,33 +109,38 @@ def plan_training(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[
     cost = {n: _flops(n, fwd_shapes) for n in graph.nodes} if None not in fwd_shapes.values() \
         else {}
 
-    hints: dict[str, Any] = {}
+    hints: list[PlanHints] = []
 
     def run(counts: Mapping[Node, int]) -> NetworkPlan:
-        # every variant of the joint graph names its nodes alike: reuse the first's shapes
+        # every variant of the joint graph names its nodes alike: reuse the first's shapes and
+        # dtypes; only the plan evaluate() returns is verified
         net = _plan(graph, shapes, grad_req, aux, dtypes, strategy, flags, default_dtype,
-                    counts, hints)
+                    counts, hints[0] if hints else None, verify=False)
         if not hints:
-            hints.update(shape_hints(net.joint.graph, net.shapes))
+            hints.append(PlanHints.of(net, forward=fwd_shapes))
         return net
 
     def evaluate(name: str) -> tuple[MirrorPlan, NetworkPlan]:
         if name != "sublinear":
             counts = apply_attributes(graph, mirror_counts(name, graph))
-            return describe(name, graph, fwd_shapes, counts, cost=cost), run(counts)
+            return describe(name, graph, fwd_shapes, counts, cost=cost), _verified(run(counts))
         if not stage_groups(graph):
             raise MirrorError("the sublinear plan needs candidate cut points: mark nodes with "
                               "the attribute mirror_stage (e.g. each residual unit's input)")
-        plans: dict[int, NetworkPlan] = {}
+        kept: list[tuple[Mapping[Node, int], NetworkPlan]] = []  # lowest score planned here
 
         def score(counts: Mapping[Node, int]) -> int:
             net = run(counts)
-            plans[id(counts)] = net
+            if not kept or net.plan.planned_bytes < kept[0][1].plan.planned_bytes:
+                kept[:] = [(counts, net)]
             return net.plan.planned_bytes
-        counts, b, tried = search_sublinear(graph, fwd_shapes, score)
+        jobs = available_jobs(flags.search_jobs) if len(graph.nodes) >= _FORK_MIN_NODES else 1
+        counts, b, tried = search_sublinear(graph, fwd_shapes, score, jobs=jobs)
         plan = describe("sublinear", graph, fwd_shapes, counts, budget=b, searched=tried,
                         cost=cost)
-        return plan, plans[id(counts)]
+        if kept and kept[0][0] == counts:
+            return plan, _verified(kept[0][1])
+        return plan, _verified(run(counts))  # a child process scored it: plan it here
 
     if limit is None:
         return evaluate(chosen)
@@ -152,7 +168,13 @@ def _within_budget(graph: Graph, limit: int, evaluate: Any) -> tuple[MirrorPlan,
 def _plan(graph: Graph, shapes: Mapping[str, Any], grad_req: Mapping[str, str],
           aux: Sequence[str], dtypes: Mapping[str, str] | None, strategy: str | None,
           flags: PlannerFlags, default_dtype: str, counts: Mapping[Node, int],
-          hints: Mapping[str, Any] | None = None) -> NetworkPlan:
+          hints: PlanHints | None = None, *, verify: bool = True) -> NetworkPlan:
     return plan_network(graph, shapes, grad_req=grad_req, aux=aux, dtypes=dtypes,
                         strategy=strategy, flags=flags, default_dtype=default_dtype,
-                        mirror=counts, hints=hints or None)
+                        mirror=counts, hints=hints, verify=verify)
+
+
+def _verified(net: NetworkPlan) -> NetworkPlan:
+    """``net`` after checking its joint graph's IR invariants (GraphError if broken)."""
+    net.joint.graph.verify()
+    return net

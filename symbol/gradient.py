@@ -114,6 +114,8 @@ class _Accumulator:
         parts = self.parts.get(e)
         if not parts:
             return None
+        if len(parts) == 1:
+            return parts[0]
         total = sum_gradients(_sum_name(e), parts, self.cap)
         self.parts[e] = [total]
         return total
@@ -142,10 +144,17 @@ class _Order:
         self.nodes: list[Node] = []
 
     def collect(self, entries: Sequence[Entry | None]) -> None:
-        fresh = [e for e in entries if e is not None and e.node not in self.known]
-        for node in topo_sort(fresh, stop=self.known):
-            self.known.add(node)
-            self.nodes.append(node)
+        known = self.known
+        for e in entries:
+            if e is None or e.node in known:
+                continue
+            if all(i.node in known for i in e.node.inputs):  # the usual case: one new node
+                known.add(e.node)
+                self.nodes.append(e.node)
+                continue
+            for node in topo_sort([e], stop=known):
+                known.add(node)
+                self.nodes.append(node)
 
 
 def mirror_copies(graph: Graph, counts: Mapping[Node, int]) -> dict[Node, Node]:
@@ -161,20 +170,36 @@ def mirror_copies(graph: Graph, counts: Mapping[Node, int]) -> dict[Node, Node]:
     for k in range(1, top + 1):
         for v in graph.nodes:
             if counts.get(v, 0) >= k:
-                inputs = tuple(Entry(latest.get(e.node, e.node), e.index) for e in v.inputs)
+                inputs = _read_copies(v.inputs, latest)
                 name = f"{v.name}_mirror" + (str(k) if k > 1 else "")
                 attrs = MappingProxyType({**v.attrs, MIRROR_OF: v.name})
                 latest[v] = Node(v.op, name, inputs, attrs, v.params, v.num_outputs, v.span)
     return latest
 
 
+def _read_copies(inputs: tuple[Entry, ...], copies: Mapping[Node, Node]) -> tuple[Entry, ...]:
+    """``inputs`` with every entry of a copied node replaced by the copy's entry."""
+    return tuple(Entry(copies[e.node], e.index) if e.node in copies else e for e in inputs)
+
+
 def _gradient_view(node: Node, copies: Mapping[Node, Node]) -> Node:
     """The node a gradient rule sees: ``node`` with its inputs read from their copies."""
     if node not in copies and not any(e.node in copies for e in node.inputs):
         return node
-    inputs = tuple(Entry(copies.get(e.node, e.node), e.index) for e in node.inputs)
-    return Node(node.op, node.name, inputs, node.attrs, node.params, node.num_outputs,
-                node.span)
+    return Node(node.op, node.name, _read_copies(node.inputs, copies), node.attrs, node.params,
+                node.num_outputs, node.span)
+
+
+def _call_rule(node: Node, copies: Mapping[Node, Node],
+               out_grads: list[Entry | None]) -> list[Entry | None]:
+    """The op's gradient rule on ``node``, reading recomputed copies where there are some."""
+    gradient_rule = node.opdef.gradient
+    assert gradient_rule is not None
+    view, target = _gradient_view(node, copies), copies.get(node, node)
+    if view is target:  # nothing recomputed around this node
+        return list(gradient_rule(view, out_grads))
+    with reading_outputs_of(view, target):
+        return list(gradient_rule(view, out_grads))
 
 
 def gradient(graph: Graph, wrt: Sequence[str] | None = None, *, grad_sum_cap: int = 8,
@@ -223,38 +248,43 @@ def gradient(graph: Graph, wrt: Sequence[str] | None = None, *, grad_sum_cap: in
             order.known.add(head)
             acc.add(e, Entry(head, 0))
     # step 3: reverse sweep
+    table = graph.node_entries
     for node in reversed(graph.nodes):
         if node not in need:
             continue
-        out_grads = [acc.total(Entry(node, i)) for i in range(node.num_outputs)]
+        out_grads = [acc.total(e) for e in table[node]]
         order.collect(out_grads)
         opdef = node.opdef
         if not opdef.is_loss and all(g is None for g in out_grads):
             continue
         if opdef.gradient is None:
             raise SymbolError(f"operator '{node.name}' ({node.op}) is not differentiable")
-        view = _gradient_view(node, copies)
-        with reading_outputs_of(view, copies.get(node, node)):
-            in_grads = list(opdef.gradient(view, out_grads))
+        in_grads = _call_rule(node, copies, out_grads)
         if len(in_grads) != len(node.inputs):
             raise AssertionError(f"gradient rule of {node.op} returned {len(in_grads)} "
                                  f"gradients for {len(node.inputs)} inputs")
+        sums = []  # each input's running sum, once this contribution is in
         for e, g in zip(node.inputs, in_grads, strict=True):
             if g is not None and e.node in need:
                 acc.add(e, g)
-                order.collect([acc.parts[e][0]])
+                sums.append(acc.parts[e][0])
+        order.collect(sums)
     # step 4: outputs
     grads = []
     for name in wrt:
         v = variables[name]
-        total = acc.total(Entry(v, 0))
+        total = acc.total(table[v][0])
         if total is None:
-            total = Entry(make_node("zeros_like", f"{name}_grad_zeros", [Entry(v, 0)]), 0)
+            total = Entry(make_node("zeros_like", f"{name}_grad_zeros", [table[v][0]]), 0)
         grads.append(total)
     order.collect(grads)
     outputs = (*graph.outputs, *grads)
-    reachable = set(topo_sort(outputs))
-    backward = tuple(n for n in order.nodes if n in reachable)
-    inputs = graph.inputs + tuple(v for v in head_vars if v in reachable)
+    # backward nodes and head gradients the gradients need: one sweep against creation order
+    needed = {e.node for e in grads}
+    for node in reversed(order.nodes):
+        if node in needed:
+            needed.update(e.node for e in node.inputs)
+    backward = tuple(n for n in order.nodes if n in needed)
+    inputs = graph.inputs + tuple(v for v in head_vars if v in needed)
     joint = Graph(inputs, graph.nodes + backward, outputs)
     return JointGraph(joint, len(graph.outputs), tuple(wrt), tuple(head_names))

@@ -10,7 +10,8 @@ IR specification
   Nodes are immutable and compared by identity.
 * An :class:`Entry` ``(node, index)`` names one output of a node (NNVM ``NodeEntry``).
 * A :class:`Graph` holds ``inputs`` (the variable nodes), ``nodes`` (operator nodes, always in
-  topological order) and ``outputs`` (entries). ``str(graph)`` prints one node per line::
+  topological order) and ``outputs`` (entries); ``graph.node_entries`` gives every node's
+  entries, made once, for passes that key maps by entry. ``str(graph)`` prints one node a line::
 
       %fc1 = FullyConnected(%data, %fc1_weight, %fc1_bias; num_hidden=10)  # net.sym:4:7
 """
@@ -188,6 +189,20 @@ class Graph:
         return {n: i for i, n in enumerate(self.all_nodes)}
 
     @cached_property
+    def node_entries(self) -> Mapping[Node, tuple[Entry, ...]]:
+        """Every node's entries ``(Entry(n, 0), ..., Entry(n, num_outputs - 1))``, made once.
+
+        The passes key their maps by entry; reading the entries here rather than building new
+        ones in every pass saves most of their allocations on a long LSTM. They are kept on the
+        graph and not on the node because a node holding its own entries would be a reference
+        cycle, which only the cyclic collector frees (the planners pause it, see
+        ``optim.pipeline.collector_paused``).
+        """
+        return {n: (Entry(n, 0),) if n.num_outputs == 1 else
+                tuple([Entry(n, i) for i in range(n.num_outputs)])
+                for n in (*self.inputs, *self.nodes)}
+
+    @cached_property
     def aux_variables(self) -> frozenset[Node]:
         """Variables bound to an op's auxiliary-state argument (batch-norm moving stats)."""
         aux: set[Node] = set()
@@ -201,9 +216,8 @@ class Graph:
 
     def entries(self) -> Iterator[Entry]:
         """Every output entry of every node, variables first then operators in order."""
-        for n in (*self.inputs, *self.nodes):
-            for i in range(n.num_outputs):
-                yield Entry(n, i)
+        for entries in self.node_entries.values():
+            yield from entries
 
     def verify(self) -> None:
         """Check the IR invariants; raise GraphError with nearby nodes on the first failure.
