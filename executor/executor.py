@@ -22,7 +22,7 @@ from optim.pipeline import NetworkPlan, owned_gradients
 from optim.search import plan_training
 from symbol import Symbol, SymbolError
 from symbol.gradient import MIRROR_OF, JointGraph
-from symbol.graph import Entry, Node
+from symbol.graph import Entry, Node, topo_sort
 
 from .kernels import KERNELS, Kernel, KernelContext
 
@@ -155,7 +155,7 @@ class Executor:
 
     def _compile(self) -> tuple[list[_Step], list[_Step]]:
         g = self.joint.graph
-        forward_nodes = {n for n in _ancestors(self.joint.forward_outputs) if not n.is_variable}
+        forward_nodes = {n for n in topo_sort(self.joint.forward_outputs) if not n.is_variable}
         index = g.node_index
         fwd: list[_Step] = []
         bwd: list[_Step] = []
@@ -329,14 +329,3 @@ def _assign(dst: torch.Tensor, value: Any, name: str) -> None:
         raise ExecutorError(f"'{name}' has shape {tuple(dst.shape)}, got an array of shape "
                             f"{tuple(src.shape)}")
     dst.copy_(src)
-
-
-def _ancestors(entries: Sequence[Entry]) -> set[Node]:
-    seen: set[Node] = set()
-    stack = [e.node for e in entries]
-    while stack:
-        n = stack.pop()
-        if n not in seen:
-            seen.add(n)
-            stack.extend(e.node for e in n.inputs)
-    return seen
