@@ -30,6 +30,7 @@ import bisect
 import heapq
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import AbstractSet, Mapping, Sequence
 
 from symbol.gradient import MIRROR_OF
@@ -71,11 +72,13 @@ class MemoryPlan:
         storage_bytes: size of each storage id.
         inplace: output -> the input whose storage it took.
         nbytes: bytes of every entry.
-        entry_class: planned entry -> ``activations`` or ``gradients``.
         external: externally bound entry -> its class (``parameters``, ``inputs`` ...).
         unallocated: entries nobody reads whose kernel may skip them (no storage).
         colour: co-share colour of every node (all 0 without co-share).
+        graph, num_forward: the graph planned and its number of forward outputs.
         match_range, num_temp: the settings used.
+        entry_class: see the property (made on first use: a planner that only compares
+            ``planned_bytes`` never pays for it).
     """
 
     strategy: str
@@ -84,12 +87,20 @@ class MemoryPlan:
     storage_bytes: tuple[int, ...]
     inplace: Mapping[Entry, Entry]
     nbytes: Mapping[Entry, int]
-    entry_class: Mapping[Entry, str]
     external: Mapping[Entry, str]
     unallocated: frozenset[Entry]
     colour: Mapping[Node, int] = field(repr=False)
+    graph: Graph = field(repr=False)
+    num_forward: int
     match_range: int = 16
     num_temp: int = 1
+
+    @cached_property
+    def entry_class(self) -> Mapping[Entry, str]:
+        """Planned entry -> ``activations`` (forward nodes and their recomputed copies) or
+        ``gradients``."""
+        forward = _classify(self.graph, self.num_forward)
+        return {e: ("activations" if e.node in forward else "gradients") for e in self.storage}
 
     @property
     def planned_bytes(self) -> int:
@@ -291,7 +302,6 @@ def plan_memory(graph: Graph, nbytes: Mapping[Entry, int], dtypes: Mapping[Entry
         ext.setdefault(Entry(v, 0), "inputs")
     # step 1: liveness
     live = analyze_liveness(graph, order)
-    forward = _classify(graph, len(graph.outputs) if num_forward is None else num_forward)
     unallocated = frozenset(e for e, r in zip(live.entries, live.num_readers, strict=True)
                             if r == 0 and not e.node.is_variable and e.node.opdef.is_backward
                             and e not in live.shape_read)
@@ -303,9 +313,10 @@ def plan_memory(graph: Graph, nbytes: Mapping[Entry, int], dtypes: Mapping[Entry
     share = match_range if strategy == "sharing" else 0
     # step 4: sweep
     storage, sizes = _sweep(live, nbytes, unallocated.union(ext), pairs.pair_ids, colour, share)
-    classes = {e: ("activations" if e.node in forward else "gradients") for e in storage}
-    return MemoryPlan(strategy, live, storage, tuple(sizes), pairs.pairs, nbytes, classes, ext,
-                      unallocated, colour, share, num_temp)
+    return MemoryPlan(strategy, live, storage, tuple(sizes), pairs.pairs, nbytes, ext,
+                      unallocated, colour, graph,
+                      len(graph.outputs) if num_forward is None else num_forward, share,
+                      num_temp)
 
 
 def _sweep(live: Liveness, nbytes: Mapping[Entry, int], skip: AbstractSet[Entry],
