@@ -34,7 +34,7 @@ from functools import cached_property
 from typing import AbstractSet, Mapping, Sequence
 
 from symbol.gradient import MIRROR_OF
-from symbol.graph import Entry, Graph, Node, output_name
+from symbol.graph import Entry, Graph, Node, output_name, topo_sort
 
 from .inplace import plan_inplace
 from .liveness import Liveness, analyze_liveness
@@ -261,13 +261,8 @@ def colour_nodes(order: Sequence[Node], num_colours: int) -> dict[Node, int]:
 
 def _classify(graph: Graph, num_forward: int) -> set[Node]:
     """Nodes whose outputs are activations: forward nodes and their recomputed copies."""
-    forward: set[Node] = {n for n in graph.nodes if MIRROR_OF in n.attrs}
-    stack = [e.node for e in graph.outputs[:num_forward]]
-    while stack:
-        n = stack.pop()
-        if n not in forward:
-            forward.add(n)
-            stack.extend(e.node for e in n.inputs)
+    forward = set(topo_sort(graph.outputs[:num_forward]))
+    forward.update(n for n in graph.nodes if MIRROR_OF in n.attrs)
     return forward
 
 

@@ -104,7 +104,7 @@ class MirrorPlan:
         """One line: strategy, counts, bytes kept and recomputed, extra compute."""
         return (f"mirror {self.strategy}: {len(self.recomputed)} nodes recomputed "
                 f"({self.recomputed_bytes / 2**30:.3f} GiB), {len(self.kept)} kept "
-                f"({self.kept_bytes / 2**30:.3f} GiB), +{100 * self.recompute_flops:.0f}% "
+                f"({self.kept_bytes / 2**30:.3f} GiB), +{100 * self.recompute_flops:.1f}% "
                 "forward flops")
 
 
