@@ -40,11 +40,11 @@ import platform
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator, Mapping, Sequence, TextIO
+from typing import Any, Callable, Iterator, Mapping, Sequence, TextIO
 
 import numpy as np
 
@@ -57,7 +57,7 @@ from .plan_cli import EXAMPLES
 
 __all__ = ["STRATEGIES", "PAPER_FILE", "Workload", "Built", "Point", "Report", "paper_figures",
            "example", "paper_value", "plan_point", "run_sweep", "add_memcost_parser",
-           "workload_from_args", "run_memcost", "main"]
+           "workload_from_args", "run_memcost", "load_report", "main"]
 
 log = logging.getLogger(__name__)
 GiB = 2**30
@@ -216,6 +216,11 @@ class Point:
     def ratio(self) -> float | None:
         return self.gib / self.paper_gib if self.paper_gib else None
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Point:
+        """The Point that :meth:`to_json` wrote (derived fields are recomputed)."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
     def to_json(self) -> dict[str, Any]:
         memory, mirror = STRATEGIES[self.strategy]
         out = asdict(self)
@@ -236,6 +241,28 @@ class Report:
     seconds: float
     device: dict[str, Any]
     options: dict[str, Any] = field(default_factory=dict)
+    complete: bool = True  # False while the sweep runs (a partial report written per point)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Report:
+        """The Report that :meth:`to_json` wrote.
+
+        Raises:
+            SymbolError: ``data`` is not such a report (names what is missing or wrong).
+        """
+        try:
+            workload = Workload(**data["workload"])
+            points = [Point.from_json(p) for p in data["points"]]
+            strategies = list(data["strategies"])
+            unknown = [s for s in strategies if s not in STRATEGIES]
+            if unknown:
+                raise SymbolError(f"unknown strategies {', '.join(map(str, unknown))}")
+            return cls(workload, [int(s) for s in data["sizes"]], strategies, points,
+                       float(data["seconds"]), dict(data["device"]),
+                       dict(data.get("options", {})), bool(data.get("complete", True)))
+        except (KeyError, TypeError, ValueError) as e:
+            what = f"missing {e}" if isinstance(e, KeyError) else str(e)
+            raise SymbolError(f"not a memcost report ({what})") from None
 
     def point(self, size: int, strategy: str) -> Point | None:
         return next((p for p in self.points if p.size == size and p.strategy == strategy), None)
@@ -289,7 +316,7 @@ class Report:
                 "sharing_over_sublinear": self.savings(),
                 "time_sublinear_over_sharing": self.time_ratios(),
                 "seconds": round(self.seconds, 2), "device": self.device,
-                "options": self.options}
+                "options": self.options, "complete": self.complete}
 
 
 def paper_value(section: Mapping[str, Any] | None, key: str, strategy: str,
@@ -337,13 +364,15 @@ def plan_point(built: Built, size: int, strategy: str, paper: float | None) -> t
 
 def run_sweep(workload: Workload, sizes: Sequence[int], strategies: Sequence[str], *,
               measure: Any = None, progress: bool = True,
-              options: Mapping[str, Any] | None = None) -> Report:
+              options: Mapping[str, Any] | None = None,
+              on_point: Callable[[Report], None] | None = None) -> Report:
     """Plan (and with ``measure``, a ``(built, planned) -> dict`` callable, run) every point.
 
-    The network of each size is built once and planned once per strategy.
+    The network of each size is built once and planned once per strategy. ``on_point`` is
+    called with the partial report (``complete`` False) after each point.
     """
     report = Report(workload, list(sizes), list(strategies), [], 0.0, _device_info(),
-                    dict(options or {}))
+                    dict(options or {}), complete=False)
     t0 = time.perf_counter()
     paper = workload.paper_series()
     with _progress(len(sizes) * len(strategies), workload.net, progress) as bar:
@@ -358,7 +387,11 @@ def run_sweep(workload: Workload, sizes: Sequence[int], strategies: Sequence[str
                 del planned  # the largest plans hold ~10^5 nodes: free before the next one
                 report.points.append(point)
                 bar.update(1)
+                if on_point is not None:
+                    report.seconds = time.perf_counter() - t0
+                    on_point(report)
     report.seconds = time.perf_counter() - t0
+    report.complete = True
     return report
 
 
@@ -412,6 +445,17 @@ def _device_info() -> dict[str, Any]:
 
 
 # -- the command --------------------------------------------------------------------------------
+#: Defaults of the options that are not None / False.
+_OPTION_DEFAULTS: dict[str, Any] = {"net": "resnet", "device": "cuda", "warmup": 2, "repeat": 5,
+                                    "measure": False}
+#: Options that say what to plan or measure (meaningless with ``--from-json``).
+_PLANNING_OPTIONS = {"--net": "net", "--sweep": "sweep", "--strategies": "strategies",
+                     "--batch": "batch", "--image": "image", "--hidden": "hidden",
+                     "--sweep-param": "sweep_param", "--param": "param", "--paper": "paper",
+                     "--measure": "measure", "--device": "device", "--warmup": "warmup",
+                     "--repeat": "repeat"}
+
+
 def add_memcost_parser(sub: Any) -> None:
     """Register ``sublinear memcost`` on an argparse subparsers object."""
     p = sub.add_parser(
@@ -419,7 +463,7 @@ def add_memcost_parser(sub: Any) -> None:
         description="Plan every size of the paper's sweeps under every strategy and print the "
         "planned activations + intermediate gradients beside the paper's values (Chen et al. "
         "2016, Figs. 5-7); with --measure, run real training steps on a CUDA device.")
-    p.add_argument("--net", default="resnet", metavar="resnet|lstm|FILE",
+    p.add_argument("--net", default=_OPTION_DEFAULTS["net"], metavar="resnet|lstm|FILE",
                    help="resnet, lstm, or a network file in the sublinear language")
     p.add_argument("--sweep", metavar="N,N,..", help="sizes: ResNet depths, LSTM steps or "
                    "values of --sweep-param (default: the paper's)")
@@ -435,10 +479,17 @@ def add_memcost_parser(sub: Any) -> None:
     p.add_argument("--paper", choices=("resnet", "lstm"),
                    help="FILE: compare with this network's figures")
     p.add_argument("--measure", action="store_true", help="run training steps (CUDA only)")
-    p.add_argument("--device", default="cuda", help="--measure device (default cuda)")
-    p.add_argument("--warmup", type=int, default=2, help="--measure warm-up steps (default 2)")
-    p.add_argument("--repeat", type=int, default=5, help="--measure timed steps (default 5)")
-    p.add_argument("--out", metavar="DIR", help="write PNG plots, JSON and Markdown tables")
+    p.add_argument("--device", default=_OPTION_DEFAULTS["device"],
+                   help="--measure device (default cuda)")
+    p.add_argument("--warmup", type=int, default=_OPTION_DEFAULTS["warmup"],
+                   help="--measure warm-up steps (default 2)")
+    p.add_argument("--repeat", type=int, default=_OPTION_DEFAULTS["repeat"],
+                   help="--measure timed steps (default 5)")
+    p.add_argument("--out", metavar="DIR", help="write PNG plots, JSON and Markdown tables (the "
+                   "JSON and tables are rewritten after every point, so a long sweep that is "
+                   "stopped keeps what it measured)")
+    p.add_argument("--from-json", metavar="FILE", help="show (and with --out, plot) a report "
+                   "saved with --json or --out, instead of planning")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_memcost)
@@ -514,6 +565,13 @@ def _strategies(args: argparse.Namespace, wl: Workload) -> list[str]:
 def run_memcost(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Entry point of ``sublinear memcost`` (see the module docstring)."""
     out = out or sys.stdout
+    if args.from_json:
+        given = [flag for flag, dest in _PLANNING_OPTIONS.items()
+                 if getattr(args, dest) != _OPTION_DEFAULTS.get(dest)]
+        if given:
+            raise SymbolError(f"--from-json shows a saved report and plans nothing; drop "
+                              f"{', '.join(given)}")
+        return _show(load_report(args.from_json), args, out)
     measure = device = None
     if args.measure:  # before anything else: no GPU, nothing done
         from .memcost_measure import make_measure, require_cuda
@@ -525,26 +583,62 @@ def run_memcost(args: argparse.Namespace, out: TextIO | None = None) -> int:
     sizes = (_ints(args.sweep, "--sweep") if args.sweep
              else list(paper_figures()[wl.kind]["layers" if wl.kind == "resnet" else "steps"]))
     options = {k: v for k, v in vars(args).items() if k != "func"}
-    report = run_sweep(wl, sizes, _strategies(args, wl), measure=measure,
-                       progress=not args.quiet, options=options)
+    cuda = {}
     if device is not None:
         import torch
-        report.device["cuda_device"] = torch.cuda.get_device_name(device)
+        cuda["cuda_device"] = torch.cuda.get_device_name(device)
+
+    def save_partial(partial: Report) -> None:
+        partial.device.update(cuda)
+        _write_tables(partial, Path(args.out))
+
+    report = run_sweep(wl, sizes, _strategies(args, wl), measure=measure,
+                       progress=not args.quiet, options=options,
+                       on_point=save_partial if args.out else None)
+    report.device.update(cuda)
+    return _show(report, args, out)
+
+
+def load_report(path: str | Path) -> Report:
+    """A report saved by ``--json`` or ``--out`` (``memcost_<net>.json``).
+
+    Raises:
+        SymbolError: the file cannot be read or is not such a report.
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise SymbolError(f"--from-json {path}: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        return Report.from_json(data)
+    except SymbolError as e:
+        raise SymbolError(f"--from-json {path}: {e}") from None
+
+
+def _show(report: Report, args: argparse.Namespace, out: TextIO) -> int:
     if args.out:
-        _write_outputs(report, Path(args.out))
+        folder = Path(args.out)
+        _write_tables(report, folder)
+        from .memcost_report import plot_report
+        plot_report(report, folder)
     from .memcost_report import format_report
     print(json.dumps(report.to_json(), indent=1) if args.json else format_report(report),
           file=out)
     return 0
 
 
-def _write_outputs(report: Report, folder: Path) -> None:
-    from .memcost_report import format_report, plot_report
+def _write_tables(report: Report, folder: Path) -> None:
+    """``memcost_<net>.json`` and ``.md`` in ``folder``: each written whole, then renamed, so
+    that a stopped sweep leaves a readable report of the points done."""
+    from .memcost_report import format_report
     folder.mkdir(parents=True, exist_ok=True)
     stem = Path(report.workload.net).stem
-    (folder / f"memcost_{stem}.json").write_text(json.dumps(report.to_json(), indent=1) + "\n")
-    (folder / f"memcost_{stem}.md").write_text(format_report(report, markdown=True) + "\n")
-    plot_report(report, folder)
+    for suffix, text in ((".json", json.dumps(report.to_json(), indent=1)),
+                         (".md", format_report(report, markdown=True))):
+        path = folder / f"memcost_{stem}{suffix}"
+        tmp = path.with_suffix(suffix + ".tmp")
+        tmp.write_text(text + "\n")
+        tmp.replace(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

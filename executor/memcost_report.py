@@ -37,8 +37,12 @@ SHORT = {"no_optimization": "no-opt", "drop_bn_relu": "drop-bn"}
 
 
 def _layers(report: Report, size: int) -> dict[str, Any]:
-    first = report.point(size, report.strategies[0])
-    return first.info if first else {}
+    return next((p.info for p in report.points if p.size == size), {})
+
+
+def _sizes(report: Report) -> list[int]:
+    """The sizes with at least one point (all of them, unless the sweep was stopped)."""
+    return [s for s in report.sizes if any(p.size == s for p in report.points)]
 
 
 def memory_rows(report: Report, short: bool = False) -> Table:
@@ -48,14 +52,14 @@ def memory_rows(report: Report, short: bool = False) -> Table:
     head = lead + [c for s in report.strategies
                    for c in (SHORT.get(s, s) if short else s, "paper", "ratio")]
     rows = []
-    for size in report.sizes:
+    for size in _sizes(report):
         row = [str(size), str(_layers(report, size).get("layers", "-"))][:len(lead)]
         for s in report.strategies:
             p = report.point(size, s)
             row += ([_gib(p.gib), _gib(p.paper_gib), _fmt(p.ratio)] if p
                     else ["-", "-", "-"])
         rows.append(row)
-    if len(report.sizes) < 2:
+    if len(rows) < 2:
         return head, rows
     slopes = report.slopes()
     rows.append(["slope"] + [""] * (len(lead) - 1)
@@ -72,7 +76,7 @@ def summary_rows(report: Report) -> Table:
     head = ([report.workload.size_name] + (["layers", "units per stage"] if resnet else [])
             + ["sharing/sublinear", "paper", "plan s"])
     rows = []
-    for size in report.sizes:
+    for size in _sizes(report):
         info, r = _layers(report, size), savings.get(size, {})
         seconds = sum(p.plan_s for p in report.points if p.size == size)
         rows.append([str(size)]
@@ -131,6 +135,10 @@ def format_report(report: Report, markdown: bool = False) -> str:
              render(*summary_rows(report), markdown=markdown),
              f"{len(report.points)} plans: {planning:.1f} s planning, {report.seconds:.1f} s "
              "in all"]
+    if not report.complete:
+        total = len(report.sizes) * len(report.strategies)
+        parts.insert(0, f"PARTIAL: the sweep stopped after {len(report.points)} of {total} "
+                        "points")
     if any(p.measured for p in report.points):
         dev = report.device.get("cuda_device", "the device")
         parts += [f"measured on {dev}: step peak = torch.cuda.max_memory_allocated over one "

@@ -49,12 +49,13 @@ def _outputs(value: Any) -> list[torch.Tensor]:
     return list(value) if isinstance(value, (tuple, list)) else [value]
 
 
-def check_case(case: Case, seed: int = 0) -> Any:
-    """Run ``case``; assert forward, gradients and aux states match. Returns the executor."""
+def check_case(case: Case, seed: int = 0, device: str = "cpu") -> Any:
+    """Run ``case`` on ``device``; assert forward, gradients and aux states match the torch
+    reference (always computed on the CPU). Returns the executor."""
     gen = torch.Generator().manual_seed(seed)
     sym = case.build()
     reqs = {n: ("null" if n in case.no_grad else "write") for n in sym.list_arguments()}
-    exe = sym.simple_bind("cpu", grad_req=reqs, dtype="float64", **case.shapes)
+    exe = sym.simple_bind(device, grad_req=reqs, dtype="float64", **case.shapes)
     for name, t in {**exe.arg_dict, **exe.aux_dict}.items():
         value = case.inputs.get(name)
         if value is None:
@@ -62,17 +63,17 @@ def check_case(case: Case, seed: int = 0) -> Any:
             if name.endswith("_moving_var"):
                 value = value.abs() + 0.5
         t.copy_(value)
-    ref_in = {n: t.detach().clone().requires_grad_(n in exe.grad_dict)
+    ref_in = {n: t.detach().cpu().clone().requires_grad_(n in exe.grad_dict)
               for n, t in exe.arg_dict.items()}
-    ref_aux = {n: t.detach().clone() for n, t in exe.aux_dict.items()}
-    outs = exe.forward(is_train=case.is_train)
+    ref_aux = {n: t.detach().cpu().clone() for n, t in exe.aux_dict.items()}
+    outs = [o.cpu() for o in exe.forward(is_train=case.is_train)]
     expected = _outputs(case.reference(**ref_in, **ref_aux))
     assert len(outs) == len(expected), "output count differs from the reference"
     for got, want in zip(outs, expected, strict=True):
         torch.testing.assert_close(got, want.detach().to(got.dtype), rtol=RTOL, atol=ATOL)
     if case.aux_reference is not None:
         for name, want in case.aux_reference(**ref_in, **ref_aux).items():
-            torch.testing.assert_close(exe.aux_dict[name], want, rtol=RTOL, atol=ATOL)
+            torch.testing.assert_close(exe.aux_dict[name].cpu(), want, rtol=RTOL, atol=ATOL)
     if not case.is_train or not exe.grad_dict:
         return exe
     wrt = [n for n in exe.grad_dict]
@@ -82,12 +83,12 @@ def check_case(case: Case, seed: int = 0) -> Any:
                                     allow_unused=True)
     else:
         heads = [torch.randn(o.shape, dtype=o.dtype, generator=gen) for o in outs]
-        exe.backward(heads)
+        exe.backward([h.to(exe.device) for h in heads])
         pairs = [(w, h) for w, h in zip(expected, heads) if w.requires_grad]
         grads = torch.autograd.grad([w for w, _ in pairs], [ref_in[n] for n in wrt],
                                     [h for _, h in pairs], allow_unused=True)
     for name, g in zip(wrt, grads, strict=True):
         want = torch.zeros_like(ref_in[name]) if g is None else g
-        torch.testing.assert_close(exe.grad_dict[name], want, rtol=RTOL, atol=ATOL,
+        torch.testing.assert_close(exe.grad_dict[name].cpu(), want, rtol=RTOL, atol=ATOL,
                                    msg=lambda m, n=name: f"gradient of '{n}': {m}")
     return exe

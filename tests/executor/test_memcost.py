@@ -228,3 +228,64 @@ def test_a_point_is_bound_to_the_plan_already_made():
     bound = sum(t.numel() * t.element_size() for t in (*exe.arg_dict.values(),
                                                        *exe.grad_dict.values()))
     assert predicted_bytes(planned[1]) >= point.planned_bytes + bound
+
+
+def test_a_stopped_sweep_leaves_a_partial_report_that_from_json_shows(capsys, tmp_path,
+                                                                      monkeypatch):
+    real, calls = memcost.plan_point, []
+
+    def stop_at_the_third(*args, **kwargs):
+        calls.append(args[2])
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    monkeypatch.setattr(memcost, "plan_point", stop_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        main([*TINY_LSTM, "--strategies", "sharing,sublinear", "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "memcost_lstm.json").read_text())
+    assert saved["complete"] is False and [p["size"] for p in saved["points"]] == [5, 5]
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob("*.png"))
+    monkeypatch.setattr(memcost, "plan_point", real)
+    code, out, err = run(capsys, "--from-json", str(tmp_path / "memcost_lstm.json"),
+                         "--out", str(tmp_path / "again"))
+    assert code == 0, err
+    assert out.startswith("PARTIAL: the sweep stopped after 2 of 4 points")
+    rows = [line.split()[0] for line in out.splitlines()
+            if line.split() and line.split()[0].isdigit() and "plans" not in line]
+    assert rows == ["5", "5"]  # one memory row and one summary row, for the one size planned
+    assert (tmp_path / "again" / "lstm_memory.png").is_file()
+
+
+def test_from_json_shows_what_the_sweep_showed(capsys, tmp_path):
+    code, first, _ = run(capsys, *TINY_RESNET, "--out", str(tmp_path))
+    assert code == 0
+    code, again, _ = run(capsys, "--from-json", str(tmp_path / "memcost_resnet.json"))
+    assert code == 0 and again == first
+    code, as_json, _ = run(capsys, "--from-json", str(tmp_path / "memcost_resnet.json"),
+                           "--json")
+    assert json.loads(as_json) == json.loads((tmp_path / "memcost_resnet.json").read_text())
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--sweep", "20"], "drop --sweep"),
+    (["--measure"], "drop --measure"),
+    (["--net", "lstm"], "drop --net"),
+])
+def test_from_json_refuses_planning_options(capsys, tmp_path, extra, message):
+    path = tmp_path / "r.json"
+    path.write_text("{}")
+    code, out, err = run(capsys, "--from-json", str(path), *extra)
+    assert code == 2 and out == "" and message in err
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "No such file or directory"),
+    ("{not json", "Expecting property name"),
+    ('{"workload": {"net": "resnet", "batch": 2}}', "not a memcost report (missing 'points')"),
+])
+def test_from_json_bad_files_are_one_line_errors(capsys, tmp_path, content, message):
+    path = tmp_path / "r.json"
+    if content is not None:
+        path.write_text(content)
+    code, out, err = run(capsys, "--from-json", str(path))
+    assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1

@@ -1,4 +1,5 @@
-"""Registry-wide op sweep: forward vs torch, gradients vs torch.autograd (float64, CPU)."""
+"""Registry-wide op sweep: forward vs torch, gradients vs torch.autograd (float64; on the CPU,
+and on CUDA where there is a device)."""
 from __future__ import annotations
 
 import importlib
@@ -18,6 +19,12 @@ CASES = [c for f in _FAMILIES
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_op_matches_torch(case):
     check_case(case)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_op_matches_torch_on_cuda(case):
+    check_case(case, device="cuda")
 
 
 def test_sweep_covers_every_op():

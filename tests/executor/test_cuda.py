@@ -1,0 +1,177 @@
+"""The executor on a CUDA device: same results as on the CPU, every strategy equal to the
+unoptimised run, the plan visible in the device's allocator, and ``memcost --measure``."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import executor  # noqa: F401  (installs Symbol.simple_bind)
+from examples import lstm, resnet
+from executor import initialize
+from executor.memcost import main as memcost_main
+from executor.memcost_measure import predicted_bytes
+
+pytestmark = pytest.mark.gpu
+
+RTOL, ATOL = 1e-9, 1e-12
+#: (memory strategy, mirror strategy) pairs, the first being the unoptimised reference.
+STRATEGIES = [("none", "none"), ("inplace", "none"), ("sharing", "none"),
+              ("sharing", "drop-cheap"), ("sharing", "sublinear")]
+
+
+def small_resnet(units=(2, 2, 2), batch=4):
+    net = resnet.get_symbol(num_classes=10, units=units, filter_list=(8, 16, 32, 64),
+                            image_shape=(3, 32, 32))
+    return net, {"data": (batch, 3, 32, 32)}
+
+
+def small_lstm(steps=6, layers=2):
+    net = lstm.get_symbol(seq_len=steps, num_layers=layers, num_hidden=16, input_size=6,
+                          num_label=10)
+    shapes = {f"t{t}_data": (4, 6) for t in range(steps)}
+    shapes.update({f"l{i}_init_{k}": (4, 16) for i in range(layers) for k in "ch"})
+    return net, shapes
+
+
+NETS = {"resnet": small_resnet, "lstm": small_lstm}
+
+
+def bind(net, shapes, device, dtype="float64", strategy="sharing", mirror="none"):
+    """Bind and fill with the same values whatever the device (drawn on the CPU)."""
+    reqs = {n: "null" if n in shapes or n.endswith("label") else "write"
+            for n in net.list_arguments()}
+    exe = net.simple_bind(device, grad_req=reqs, dtype=dtype, strategy=strategy, mirror=mirror,
+                          **shapes)
+    initialize(exe, seed=0)
+    gen = torch.Generator().manual_seed(1)
+    for n, t in exe.arg_dict.items():
+        if n in shapes:
+            t.copy_(torch.randn(t.shape, generator=gen, dtype=t.dtype))
+        elif n.endswith("label"):
+            t.copy_(torch.randint(0, 10, t.shape, generator=gen))
+    return exe
+
+
+def step(exe, steps=2):
+    for _ in range(steps):
+        exe.forward(is_train=True)
+        exe.backward()
+    results = {f"out{i}": o for i, o in enumerate(exe.outputs)}
+    results.update({f"grad:{n}": g for n, g in exe.grad_dict.items()})
+    results.update({f"aux:{n}": a for n, a in exe.aux_dict.items()})
+    return {k: v.detach().cpu().clone() for k, v in results.items()}
+
+
+@pytest.fixture(autouse=True)
+def deterministic():
+    before = torch.backends.cudnn.deterministic
+    torch.backends.cudnn.deterministic = True
+    yield
+    torch.backends.cudnn.deterministic = before
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_cuda_step_equals_cpu_step(name):
+    net, shapes = NETS[name]()
+    want = step(bind(net, shapes, "cpu"))
+    got = step(bind(net, shapes, "cuda"))
+    assert got.keys() == want.keys()
+    for k in want:
+        torch.testing.assert_close(got[k], want[k], rtol=1e-8, atol=1e-10,
+                                   msg=lambda m, k=k: f"{k}: {m}")
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_every_strategy_equals_the_unoptimised_run_on_cuda(name):
+    net, shapes = NETS[name]()
+    runs = {}
+    for memory, mirror in STRATEGIES:
+        exe = bind(net, shapes, "cuda", strategy=memory, mirror=mirror)
+        runs[memory, mirror] = step(exe)
+        assert (sum(exe.recompute_calls.values()) > 0) == (mirror != "none"), (memory, mirror)
+    want = runs[STRATEGIES[0]]
+    for key, got in runs.items():
+        for k in want:
+            torch.testing.assert_close(got[k], want[k], rtol=RTOL, atol=ATOL,
+                                       msg=lambda m, k=k, key=key: f"{key} {k}: {m}")
+
+
+def _bound_bytes(net, shapes, memory, mirror):
+    """Bytes the device allocator holds for one bound executor, and its executor."""
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    exe = bind(net, shapes, "cuda", dtype="float32", strategy=memory, mirror=mirror)
+    torch.cuda.synchronize()
+    return torch.cuda.memory_allocated() - base, exe
+
+
+def test_allocator_holds_what_the_plan_says():
+    """Between strategies, bound bytes differ by exactly the planned bytes (each storage is one
+    allocation, rounded up to the caching allocator's 512-byte blocks)."""
+    net, shapes = small_resnet(units=(3, 3, 3), batch=8)
+    bound = {}
+    for memory, mirror in STRATEGIES:
+        held, exe = _bound_bytes(net, shapes, memory, mirror)
+        plan = exe.plan
+        rounded = sum(-(-n // 512) * 512 for n in plan.storage_bytes)
+        bound[memory, mirror] = (held, rounded, plan.planned_bytes)
+        del exe
+    ref_held, ref_rounded, _ = bound[STRATEGIES[0]]
+    for key, (held, rounded, _) in bound.items():
+        assert held - ref_held == rounded - ref_rounded, key
+    planned = [bound[k][2] for k in STRATEGIES]
+    assert planned[0] > planned[2] > planned[4]  # none > sharing > sublinear
+
+
+def test_measured_step_peak_follows_the_plan_and_stays_under_the_prediction():
+    from optim.pipeline import NetworkPlan
+    net, shapes = small_resnet(units=(6, 6, 6), batch=16)
+    peaks = {}
+    for memory, mirror in [("none", "none"), ("sharing", "none"), ("sharing", "sublinear")]:
+        torch.cuda.empty_cache()
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        exe = bind(net, shapes, "cuda", dtype="float32", strategy=memory, mirror=mirror)
+        step(exe, steps=2)
+        peak = exe.last_step_peak - base
+        peaks[memory if mirror == "none" else mirror] = peak
+        nplan = NetworkPlan(exe.joint, exe.shapes, exe.dtypes, exe.plan)
+        assert exe.plan.planned_bytes < peak <= predicted_bytes(nplan), (memory, mirror)
+        del exe
+    assert peaks["none"] > peaks["sharing"] > peaks["sublinear"], peaks
+
+
+def test_memcost_measure_on_tiny_sizes(capsys):
+    argv = ["--net", "resnet", "--sweep", "26,50", "--batch", "2", "--image", "32",
+            "--strategies", "sharing,sublinear", "--measure", "--warmup", "1", "--repeat", "2",
+            "--quiet"]
+    assert memcost_main([*argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for p in report["points"]:
+        m = p["measured"]
+        assert m["status"] == "ok", m
+        assert 0 < m["step_peak_bytes"] <= m["predicted_bytes"]
+        assert m["time_per_batch_s"] > 0 and len(m["times_s"]) == 2
+        assert set(m["breakdown_s"]) == {"forward", "recompute", "backward"}
+        recomputes = m["recomputed_per_step"]
+        assert (recomputes > 0) == (p["strategy"] == "sublinear"), p["strategy"]
+    assert [r["size"] for r in report["time_sublinear_over_sharing"]] == [26, 50]
+    assert report["device"]["cuda_device"]
+    assert memcost_main(argv) == 0
+    text = capsys.readouterr().out
+    assert "s/batch" in text and "recompute s" in text and "sublinear / sharing time" in text
+
+
+def test_memcost_predicts_oom_before_allocating(capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1 << 20, 1 << 30))
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    argv = ["--net", "resnet", "--sweep", "26", "--batch", "2", "--image", "32",
+            "--strategies", "sharing", "--measure", "--quiet", "--json"]
+    assert memcost_main(argv) == 0
+    [point] = json.loads(capsys.readouterr().out)["points"]
+    assert point["measured"]["status"] == "OOM"
+    assert point["measured"]["predicted_bytes"] > point["measured"]["free_bytes"]
+    assert torch.cuda.memory_allocated() == before
