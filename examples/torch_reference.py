@@ -17,10 +17,12 @@ Params = Mapping[str, torch.Tensor]
 
 def _bn(x: torch.Tensor, p: Params, aux: Params | None, name: str, fix_gamma: bool,
         eps: float = 2e-5) -> torch.Tensor:
-    gamma = None if fix_gamma else p[name + "_gamma"]
+    beta = p[name + "_beta"]
+    # fix_gamma: a constant weight of ones (torch 2.11's CUDA backward fails on weight=None)
+    gamma = torch.ones_like(beta) if fix_gamma else p[name + "_gamma"]
     mean = aux[name + "_moving_mean"] if aux else None
     var = aux[name + "_moving_var"] if aux else None
-    return F.batch_norm(x, mean, var, gamma, p[name + "_beta"], training=True, momentum=0.1,
+    return F.batch_norm(x, mean, var, gamma, beta, training=True, momentum=0.1,
                         eps=eps)
 
 

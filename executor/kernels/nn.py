@@ -131,7 +131,7 @@ def batch_norm_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) 
 
     With use_global_stats the saved (mean, invstd) inputs hold (moving_mean, moving_var), which
     is what the ``train=False`` form reads. fix_gamma: gamma is 1 and its gradient 0 (gamma is
-    then read for its shape only). torch's ``.out`` overload is generated (compute, then copy),
+    then read for its shape only; a ones temporary stands for it). torch's ``.out`` overload is generated (compute, then copy),
     so the wanted grads are allocated as temporaries (workspace) and copied.
     """
     p = ctx.params
@@ -143,9 +143,14 @@ def batch_norm_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) 
     mask = [dx is not None, dgamma is not None and not fix, dbeta is not None]
     if not any(mask):
         return
-    saved = (mean, invstd, None, None) if p["use_global_stats"] else (None, None, mean, invstd)
-    grads = aten.native_batch_norm_backward(dy, x, None if fix else gamma, *saved,
-                                            not p["use_global_stats"], p["eps"], mask)
+    # CUDA's kernel wants a weight tensor (a (C,) temporary of ones under fix_gamma) and a
+    # defined save_mean (empty when the running statistics are used)
+    weight = gamma.new_ones(gamma.shape) if fix else gamma
+    empty = x.new_empty(0)
+    saved = ((mean, invstd, empty, empty) if p["use_global_stats"]
+             else (None, None, mean, invstd))
+    grads = aten.native_batch_norm_backward(dy, x, weight, *saved, not p["use_global_stats"],
+                                            p["eps"], mask)
     for o, g, want in zip(outs, grads, mask, strict=True):
         if want:
             o.copy_(g)  # type: ignore[union-attr]
