@@ -4,6 +4,7 @@
     python bench/step.py --net resnet50 --ctx cuda --batch 32
     python bench/step.py --net resnet1001 --ctx cuda --batch 32 --strategy sharing
     python bench/step.py --net resnet1001 --ctx cuda --batch 32 --mirror sublinear --skip-eager
+    python bench/step.py --net resnet50 --ctx cuda --batch 32 --cuda-graph
 
 Both sides run the same network (``examples.resnet`` and ``examples.torch_reference``) on the
 same device and dtype (float32); the reported time is the median over ``--steps`` steps after
@@ -68,6 +69,8 @@ def main() -> None:
     ap.add_argument("--mirror", default="none",
                     choices=("none", "drop-cheap", "drop-cheap-keep-bn", "sublinear", "recursive"))
     ap.add_argument("--skip-eager", action="store_true", help="do not time torch eager")
+    ap.add_argument("--cuda-graph", action="store_true",
+                    help="run our training steps as CUDA graphs (Executor.enable_cuda_graphs)")
     args = ap.parse_args()
     cfg = NETS[args.net]
     device = resolve_device(args.ctx)
@@ -82,6 +85,8 @@ def main() -> None:
         initialize(exe, seed=0)
         exe.arg_dict["data"].normal_(generator=torch.Generator(device).manual_seed(0))
         exe.arg_dict["softmax_label"].random_(0, 10)
+        if args.cuda_graph:
+            exe.enable_cuda_graphs()
         return exe
 
     def stepper(exe):
@@ -102,7 +107,8 @@ def main() -> None:
     ours_ms = _median_ms(ours, device, args.warmup, args.steps)
     result = {
         "net": args.net, "batch": args.batch, "device": str(device), "strategy": args.strategy,
-        "mirror": args.mirror, "mirror_summary": exe.mirror_plan.summary(),
+        "mirror": args.mirror, "cuda_graph": args.cuda_graph,
+        "mirror_summary": exe.mirror_plan.summary(),
         "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
                         else "cpu"),
         "threads": torch.get_num_threads(), "torch": torch.__version__,

@@ -24,6 +24,7 @@ from symbol import Symbol, SymbolError
 from symbol.gradient import MIRROR_OF, JointGraph
 from symbol.graph import Entry, Node, topo_sort
 
+from .cuda_graph import CudaGraphs, random_nodes
 from .kernels import KERNELS, Kernel, KernelContext
 
 __all__ = ["Executor", "ExecutorError", "GRAD_REQS"]
@@ -121,6 +122,7 @@ class Executor:
         self.last_step_peak: int | None = None  # CUDA: bytes allocated at the step's peak
         self.last_step_workspace: int | None = None  # CUDA: of which beyond bound buffers
         self._step_base = 0
+        self.cuda_graphs: CudaGraphs | None = None  # see enable_cuda_graphs
 
     # -- bind-time work -------------------------------------------------------------------------
     def _new_buffer(self, e: Entry) -> torch.Tensor:
@@ -205,7 +207,11 @@ class Executor:
                 self._step_base = torch.cuda.memory_allocated(self.device)
                 torch.cuda.reset_peak_memory_stats(self.device)
         with torch.no_grad():
-            self._run(self._forward_steps)
+            if is_train and self.cuda_graphs is not None:
+                self.cuda_graphs.run("forward", lambda: self._run(self._forward_steps),
+                                     (self.kernel_calls, self.recompute_calls))
+            else:
+                self._run(self._forward_steps)
         self._trained_forward = bool(is_train)
         return self.outputs
 
@@ -220,17 +226,44 @@ class Executor:
             raise ExecutorError("backward() needs a preceding forward(is_train=True)")
         self._set_head_grads(out_grads)
         with torch.no_grad():
-            self._run(self._backward_steps)
-            for name, e in zip(self.joint.wrt, self.joint.grad_outputs, strict=True):
-                src, dst = self._buffers[e], self.grad_dict[name]
-                if self.grad_req[name] == "add":
-                    dst.add_(src)
-                elif e not in self._owned:
-                    dst.copy_(src)
+            if self.cuda_graphs is not None:
+                self.cuda_graphs.run("backward", self._backward_body,
+                                     (self.kernel_calls, self.recompute_calls))
+            else:
+                self._backward_body()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             self.last_step_peak = torch.cuda.max_memory_allocated(self.device)
             self.last_step_workspace = self.last_step_peak - self._step_base
+
+    def _backward_body(self) -> None:
+        self._run(self._backward_steps)
+        for name, e in zip(self.joint.wrt, self.joint.grad_outputs, strict=True):
+            src, dst = self._buffers[e], self.grad_dict[name]
+            if self.grad_req[name] == "add":
+                dst.add_(src)
+            elif e not in self._owned:
+                dst.copy_(src)
+
+    def enable_cuda_graphs(self, warmup: int = 1) -> None:
+        """Run training steps as CUDA graphs: ``warmup`` eager steps, then the next
+        ``forward(is_train=True)`` and ``backward()`` are captured and replayed from then on
+        (see :mod:`executor.cuda_graph`). Results are those of the eager steps.
+
+        Raises:
+            ExecutorError: not a CUDA device, or the network draws random numbers (Dropout),
+                which a replayed graph would draw identically every step.
+        """
+        if self.device.type != "cuda":
+            raise ExecutorError(f"CUDA graphs need a CUDA device; this executor is bound to "
+                                f"{self.device}")
+        drawn = random_nodes(list(self.joint.graph.nodes))
+        if drawn:
+            raise ExecutorError("CUDA graphs would replay the same random numbers every step; "
+                                f"these nodes draw them: {', '.join(drawn)}")
+        if warmup < 1:
+            raise ExecutorError(f"enable_cuda_graphs: warmup must be >= 1, got {warmup}")
+        self.cuda_graphs = CudaGraphs(warmup)
 
     def timed_step(self, sync: Any = None) -> dict[str, float]:
         """One training step, ``forward(is_train=True)`` then ``backward()``, timed by phase.
@@ -249,6 +282,8 @@ class Executor:
         """
         import time  # local: this method is all that memcost adds to this module
         from itertools import groupby
+        if self.cuda_graphs is not None:
+            raise ExecutorError("timed_step times ops one by one; it cannot split a CUDA graph")
         if sync is None:
             cuda = self.device.type == "cuda"
             sync = (lambda: torch.cuda.synchronize(self.device)) if cuda else (lambda: None)

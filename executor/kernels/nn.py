@@ -130,8 +130,8 @@ def batch_norm_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) 
     """``aten.native_batch_norm_backward`` for the wanted grads, copied into ``outs``.
 
     With use_global_stats the saved (mean, invstd) inputs hold (moving_mean, moving_var), which
-    is what the ``train=False`` form reads. fix_gamma: gamma is 1 and its gradient 0 (gamma is
-    then read for its shape only; a ones temporary stands for it). torch's ``.out`` overload is generated (compute, then copy),
+    is what the ``train=False`` form reads. fix_gamma: gamma is 1 and its gradient 0 (a ones
+    temporary stands for gamma). torch's ``.out`` overload is generated (compute, then copy),
     so the wanted grads are allocated as temporaries (workspace) and copied.
     """
     p = ctx.params

@@ -98,3 +98,11 @@ def test_two_different_variables_with_one_name_are_rejected_at_bind():
                    sym.Activation(sym.Variable("x"), act_type="tanh", name="b")])
     with pytest.raises(SymbolError, match="two different nodes are named 'x'"):
         s.simple_bind("cpu", x=(2,))
+
+
+def test_cuda_graphs_need_a_cuda_device():
+    from executor import ExecutorError
+    exe = net().simple_bind("cpu", data=(4, 5))
+    with pytest.raises(ExecutorError, match="CUDA graphs need a CUDA device; this executor is "
+                                            "bound to cpu"):
+        exe.enable_cuda_graphs()

@@ -175,3 +175,48 @@ def test_memcost_predicts_oom_before_allocating(capsys, monkeypatch):
     assert point["measured"]["status"] == "OOM"
     assert point["measured"]["predicted_bytes"] > point["measured"]["free_bytes"]
     assert torch.cuda.memory_allocated() == before
+
+
+@pytest.mark.parametrize("mirror", ["none", "sublinear"])
+def test_cuda_graph_steps_equal_eager_steps(mirror):
+    """Warm-up, capture and replays give the eager steps' results, with new inputs and updated
+    parameters each step; the counters advance as if every op had run."""
+    net, shapes = small_resnet()
+    eager = bind(net, shapes, "cuda", mirror=mirror)
+    graphed = bind(net, shapes, "cuda", mirror=mirror)
+    graphed.enable_cuda_graphs(warmup=1)
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(4):
+        data = torch.randn(shapes["data"], generator=gen, dtype=torch.float64)
+        got, want = (step_with(e, data) for e in (graphed, eager))
+        for k in want:
+            torch.testing.assert_close(got[k], want[k], rtol=0, atol=0,
+                                       msg=lambda m, k=k: f"{k}: {m}")
+    assert graphed.cuda_graphs.captured
+    assert graphed.cuda_graphs.replays == {"forward": 2, "backward": 2}
+    assert graphed.kernel_calls == eager.kernel_calls
+    assert graphed.recompute_calls == eager.recompute_calls
+    assert (sum(graphed.recompute_calls.values()) > 0) == (mirror != "none")
+
+
+def step_with(exe, data):
+    """One training step on ``data``, then a plain SGD update of the parameters in place."""
+    exe.forward(is_train=True, data=data)
+    exe.backward()
+    for name, g in exe.grad_dict.items():
+        exe.arg_dict[name].sub_(0.01 * g)
+    return step(exe, steps=0)
+
+
+def test_cuda_graphs_refuse_random_ops_and_phase_timing():
+    from executor import ExecutorError
+    from tests.executor.test_mirror_exec import mlp_dropout
+    net = mlp_dropout()
+    exe = net.simple_bind("cuda", data=(6, 10))
+    with pytest.raises(ExecutorError, match="these nodes draw them: drop0, drop1, drop2, drop3"):
+        exe.enable_cuda_graphs()
+    net, shapes = small_resnet()
+    exe = bind(net, shapes, "cuda")
+    exe.enable_cuda_graphs()
+    with pytest.raises(ExecutorError, match="cannot split a CUDA graph"):
+        exe.timed_step()
