@@ -1,10 +1,10 @@
 """``sublinear memcost --measure``: real training steps on a CUDA device, per planned point.
 
 For each point of the sweep (already planned by ``executor.memcost``):
-  1. predict what binding would hold from the plan alone: planned storages + inputs + aux
-     states + parameters and their gradients + the largest operator temporary + a fixed
-     allowance for cuDNN/cuBLAS workspace; if that exceeds the device's free memory, report
-     ``OOM`` without allocating anything;
+  1. predict what binding would reserve from the plan alone: planned storages + inputs + aux
+     states + parameters and their gradients, each rounded as the caching allocator rounds
+     it, + the largest operator temporary + a fixed allowance for cuDNN/cuBLAS workspace; if
+     that exceeds the device's free memory, report ``OOM`` without allocating anything;
   2. bind an Executor to the plan already made (no second planning), initialise parameters,
      fill data inputs with noise (labels stay 0, valid for any class count);
   3. run ``warmup`` steps, then ``repeat`` plain steps (forward + backward, synchronised at the
@@ -32,11 +32,13 @@ from .executor import Executor, ExecutorError, torch_dtype
 from .initializer import initialize
 from .report import WORKSPACE_OPS
 
-__all__ = ["require_cuda", "predicted_bytes", "bind_planned", "make_measure", "LIBRARY_WORKSPACE"]
+__all__ = ["require_cuda", "device_block", "predicted_bytes", "bind_planned", "make_measure",
+           "LIBRARY_WORKSPACE"]
 
 #: Allowance for library workspace beyond our own temporaries (cuDNN convolutions took ~124 MiB
 #: and cuBLAS 32 MiB on an H100), added to the prediction.
 LIBRARY_WORKSPACE = 256 * 2**20
+_LARGE_ALLOC, _LARGE_ROUND = 10 * 2**20, 2 * 2**20
 
 
 def require_cuda(ctx: str) -> torch.device:
@@ -55,14 +57,27 @@ def require_cuda(ctx: str) -> torch.device:
     return device
 
 
+def device_block(nbytes: int) -> int:
+    """Bytes the CUDA caching allocator reserves for one array of ``nbytes``: rounded up to
+    512 bytes, and an array of 10 MiB or more gets its own segment, rounded up to 2 MiB."""
+    if nbytes >= _LARGE_ALLOC:
+        return -(-nbytes // _LARGE_ROUND) * _LARGE_ROUND
+    return -(-nbytes // 512) * 512
+
+
 def predicted_bytes(nplan: NetworkPlan) -> int:
-    """Bytes that binding ``nplan`` would hold at a step's peak, from the plan alone."""
+    """Bytes that binding ``nplan`` and running a step would reserve, from the plan alone:
+    every planned storage, input, auxiliary state, parameter and parameter gradient as the
+    caching allocator rounds it (:func:`device_block`), the largest operator temporary, and
+    :data:`LIBRARY_WORKSPACE`."""
     plan = nplan.plan
-    by_class = plan.bytes_by_class()
+    bound = [plan.nbytes.get(e, 0) for e, cls in plan.external.items()
+             if cls in ("inputs", "aux_states", "parameters")]
+    params = [plan.nbytes.get(e, 0) for e, cls in plan.external.items() if cls == "parameters"]
     temporary = max((sum(plan.nbytes[Entry(n, i)] for i in range(n.num_outputs))
                      for n in plan.liveness.order if n.op in WORKSPACE_OPS), default=0)
-    return (plan.planned_bytes + by_class["inputs"] + by_class["aux_states"]
-            + 2 * by_class["parameters"] + temporary + LIBRARY_WORKSPACE)
+    return (sum(map(device_block, (*plan.storage_bytes, *bound, *params)))
+            + device_block(temporary) + LIBRARY_WORKSPACE)
 
 
 def bind_planned(symbol: Symbol, device: torch.device, planned: Any,

@@ -132,13 +132,15 @@ def test_measured_step_peak_follows_the_plan_and_stays_under_the_prediction():
     for memory, mirror in [("none", "none"), ("sharing", "none"), ("sharing", "sublinear")]:
         torch.cuda.empty_cache()
         torch.cuda.synchronize()
-        base = torch.cuda.memory_allocated()
+        base, base_reserved = torch.cuda.memory_allocated(), torch.cuda.memory_reserved()
         exe = bind(net, shapes, "cuda", dtype="float32", strategy=memory, mirror=mirror)
         step(exe, steps=2)
         peak = exe.last_step_peak - base
         peaks[memory if mirror == "none" else mirror] = peak
         nplan = NetworkPlan(exe.joint, exe.shapes, exe.dtypes, exe.plan)
         assert exe.plan.planned_bytes < peak <= predicted_bytes(nplan), (memory, mirror)
+        reserved = torch.cuda.memory_reserved() - base_reserved
+        assert reserved <= predicted_bytes(nplan), (memory, mirror)
         del exe
     assert peaks["none"] > peaks["sharing"] > peaks["sublinear"], peaks
 

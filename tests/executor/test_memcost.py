@@ -289,3 +289,11 @@ def test_from_json_bad_files_are_one_line_errors(capsys, tmp_path, content, mess
         path.write_text(content)
     code, out, err = run(capsys, "--from-json", str(path))
     assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_device_block_rounds_as_the_caching_allocator():
+    from executor.memcost_measure import device_block
+    mib = 2**20
+    assert [device_block(n) for n in (1, 512, 513, 10 * mib - 1)] == [512, 512, 1024, 10 * mib]
+    assert [device_block(n) for n in (10 * mib, 10 * mib + 1, 11 * mib)] == \
+        [10 * mib, 12 * mib, 12 * mib]
