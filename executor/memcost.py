@@ -447,13 +447,13 @@ def _device_info() -> dict[str, Any]:
 # -- the command --------------------------------------------------------------------------------
 #: Defaults of the options that are not None / False.
 _OPTION_DEFAULTS: dict[str, Any] = {"net": "resnet", "device": "cuda", "warmup": 2, "repeat": 5,
-                                    "measure": False}
+                                    "measure": False, "cuda_graph": False}
 #: Options that say what to plan or measure (meaningless with ``--from-json``).
 _PLANNING_OPTIONS = {"--net": "net", "--sweep": "sweep", "--strategies": "strategies",
                      "--batch": "batch", "--image": "image", "--hidden": "hidden",
                      "--sweep-param": "sweep_param", "--param": "param", "--paper": "paper",
                      "--measure": "measure", "--device": "device", "--warmup": "warmup",
-                     "--repeat": "repeat"}
+                     "--repeat": "repeat", "--cuda-graph": "cuda_graph"}
 
 
 def add_memcost_parser(sub: Any) -> None:
@@ -485,6 +485,8 @@ def add_memcost_parser(sub: Any) -> None:
                    help="--measure warm-up steps (default 2)")
     p.add_argument("--repeat", type=int, default=_OPTION_DEFAULTS["repeat"],
                    help="--measure timed steps (default 5)")
+    p.add_argument("--cuda-graph", action="store_true", help="--measure: time steps as CUDA "
+                   "graph replays (no per-op dispatch; the breakdown stays op by op)")
     p.add_argument("--out", metavar="DIR", help="write PNG plots, JSON and Markdown tables (the "
                    "JSON and tables are rewritten after every point, so a long sweep that is "
                    "stopped keeps what it measured)")
@@ -578,7 +580,10 @@ def run_memcost(args: argparse.Namespace, out: TextIO | None = None) -> int:
         device = require_cuda(args.device)
         if args.warmup < 0 or args.repeat < 1:
             raise SymbolError("--warmup must be >= 0 and --repeat >= 1")
-        measure = make_measure(device, warmup=args.warmup, repeat=args.repeat)
+        measure = make_measure(device, warmup=args.warmup, repeat=args.repeat,
+                               cuda_graph=args.cuda_graph)
+    elif args.cuda_graph:
+        raise SymbolError("--cuda-graph times the steps of --measure; add --measure")
     wl = workload_from_args(args)
     sizes = (_ints(args.sweep, "--sweep") if args.sweep
              else list(paper_figures()[wl.kind]["layers" if wl.kind == "resnet" else "steps"]))

@@ -8,9 +8,10 @@ For each point of the sweep (already planned by ``executor.memcost``):
   2. bind an Executor to the plan already made (no second planning), initialise parameters,
      fill data inputs with noise (labels stay 0, valid for any class count);
   3. run ``warmup`` steps, then ``repeat`` plain steps (forward + backward, synchronised at the
-     ends only) for the time per batch and the step peak (``torch.cuda.max_memory_allocated``,
-     reset by ``Executor.forward`` before each step), then ``repeat`` phase-timed steps
-     (``Executor.timed_step``) for the forward / recompute / backward breakdown;
+     ends only; replays of CUDA graphs with ``--cuda-graph``) for the time per batch and the
+     step peak (``torch.cuda.max_memory_allocated``, reset by ``Executor.forward`` before each
+     step), then ``repeat`` phase-timed steps op by op (``Executor.timed_step``) for the
+     forward / recompute / backward breakdown;
   4. free everything (``torch.cuda.empty_cache``) before the next point.
 An out-of-memory error at run time is caught and reported as ``OOM (run time)``.
 """
@@ -100,10 +101,14 @@ def bind_planned(symbol: Symbol, device: torch.device, planned: Any,
     return Executor(symbol, device, arg_dict, grad_dict, aux_dict, grad_req, planned=planned)
 
 
-def _run_point(exe: Executor, device: torch.device, warmup: int,
-               repeat: int) -> dict[str, Any]:
+def _run_point(exe: Executor, device: torch.device, warmup: int, repeat: int,
+               cuda_graph: bool = False) -> dict[str, Any]:
     def sync() -> None:
         torch.cuda.synchronize(device)
+
+    if cuda_graph:  # one eager step, one captured step, then replays
+        exe.enable_cuda_graphs(warmup=1)
+        warmup = max(warmup, 2)
 
     def step() -> None:
         exe.forward(is_train=True)
@@ -119,6 +124,7 @@ def _run_point(exe: Executor, device: torch.device, warmup: int,
         sync()
         times.append(time.perf_counter() - t0)
         peaks.append(exe.last_step_peak or 0)
+    exe.cuda_graphs = None  # the breakdown is timed op by op
     phases = [exe.timed_step(sync) for _ in range(repeat)]
     steps = warmup + 2 * repeat
     return {"status": "ok", "step_peak_bytes": max(peaks),
@@ -129,9 +135,13 @@ def _run_point(exe: Executor, device: torch.device, warmup: int,
             "kernels_per_step": sum(exe.kernel_calls.values()) / steps}
 
 
-def make_measure(device: torch.device, *, warmup: int = 2,
-                 repeat: int = 5) -> Callable[[Any, Any], dict[str, Any]]:
-    """The ``measure(built, planned) -> dict`` callable that ``run_sweep`` calls per point."""
+def make_measure(device: torch.device, *, warmup: int = 2, repeat: int = 5,
+                 cuda_graph: bool = False) -> Callable[[Any, Any], dict[str, Any]]:
+    """The ``measure(built, planned) -> dict`` callable that ``run_sweep`` calls per point.
+
+    With ``cuda_graph`` the timed steps (and the step peak) are CUDA graph replays
+    (:meth:`Executor.enable_cuda_graphs`; at least 2 warm-up steps: one eager, one captured);
+    the forward / recompute / backward breakdown is still timed op by op."""
 
     def measure(built: Any, planned: Any) -> dict[str, Any]:
         from optim.pipeline import default_grad_req
@@ -152,7 +162,8 @@ def make_measure(device: torch.device, *, warmup: int = 2,
                 if name.endswith("data"):
                     exe.arg_dict[name].normal_(generator=gen)
             result["allocated_bytes"] = torch.cuda.memory_allocated(device)
-            result.update(_run_point(exe, device, warmup, repeat))
+            result["cuda_graph"] = cuda_graph
+            result.update(_run_point(exe, device, warmup, repeat, cuda_graph))
         except torch.cuda.OutOfMemoryError:
             result["status"] = "OOM (run time)"
         finally:

@@ -141,10 +141,14 @@ def format_report(report: Report, markdown: bool = False) -> str:
                         "points")
     if any(p.measured for p in report.points):
         dev = report.device.get("cuda_device", "the device")
+        graphs = any(p.measured and p.measured.get("cuda_graph") for p in report.points)
+        timing = ("time per batch = median of CUDA graph replays after warm-up; its split into "
+                  "forward / recompute / backward is timed op by op" if graphs else
+                  "time per batch = median after warm-up, split into forward / recompute / "
+                  "backward")
         parts += [f"measured on {dev}: step peak = torch.cuda.max_memory_allocated over one "
                   "training step (paper: nvidia-smi total); allocated = all arrays after binding; "
-                  "time per batch = median after warm-up, split into forward / recompute / "
-                  "backward",
+                  + timing,
                   render(*measured_rows(report), markdown=markdown)]
         ratios = report.time_ratios()
         if ratios:

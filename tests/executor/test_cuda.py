@@ -166,6 +166,24 @@ def test_memcost_measure_on_tiny_sizes(capsys):
     assert "s/batch" in text and "recompute s" in text and "sublinear / sharing time" in text
 
 
+def test_memcost_measure_with_cuda_graphs(capsys):
+    argv = ["--net", "lstm", "--sweep", "5", "--batch", "2", "--hidden", "16",
+            "--strategies", "sharing,sublinear", "--measure", "--cuda-graph", "--repeat", "2",
+            "--quiet"]
+    assert memcost_main([*argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    by_strategy = {p["strategy"]: p for p in report["points"]}
+    for p in report["points"]:
+        m = p["measured"]
+        assert m["status"] == "ok" and m["cuda_graph"] is True
+        assert 0 < m["step_peak_bytes"] <= m["predicted_bytes"] and m["time_per_batch_s"] > 0
+        assert (m["recomputed_per_step"] > 0) == (p["strategy"] == "sublinear")
+    assert by_strategy["sublinear"]["measured"]["kernels_per_step"] > \
+        by_strategy["sharing"]["measured"]["kernels_per_step"]
+    assert memcost_main(argv) == 0
+    assert "median of CUDA graph replays" in capsys.readouterr().out
+
+
 def test_memcost_predicts_oom_before_allocating(capsys, monkeypatch):
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1 << 20, 1 << 30))
     torch.cuda.synchronize()

@@ -153,6 +153,7 @@ def test_measure_without_cuda_fails_before_doing_anything(capsys, monkeypatch):
     (["--sweep", "5"], "depth 5 is too small"),
     (["--net", "lstm", "--image", "32"], "--image does not apply to --net lstm"),
     (["--net", "nosuch.sym"], "no such network file"),
+    (["--cuda-graph"], "--cuda-graph times the steps of --measure; add --measure"),
 ])
 def test_option_mistakes_are_one_line_errors(capsys, argv, message):
     code, out, err = run(capsys, *argv, "--quiet")
