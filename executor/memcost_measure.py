@@ -125,7 +125,11 @@ def _run_point(exe: Executor, device: torch.device, warmup: int, repeat: int,
         times.append(time.perf_counter() - t0)
         peaks.append(exe.last_step_peak or 0)
     exe.cuda_graphs = None  # the breakdown is timed op by op
-    phases = [exe.timed_step(sync) for _ in range(repeat)]
+    phases = []
+    for _ in range(repeat):
+        phases.append(exe.timed_step(sync))
+        if cuda_graph:  # a replay allocates nothing: its temporaries sit in the graph's pool
+            peaks.append(exe.last_step_peak or 0)
     steps = warmup + 2 * repeat
     return {"status": "ok", "step_peak_bytes": max(peaks),
             "reserved_bytes": torch.cuda.memory_reserved(device),
@@ -139,9 +143,11 @@ def make_measure(device: torch.device, *, warmup: int = 2, repeat: int = 5,
                  cuda_graph: bool = False) -> Callable[[Any, Any], dict[str, Any]]:
     """The ``measure(built, planned) -> dict`` callable that ``run_sweep`` calls per point.
 
-    With ``cuda_graph`` the timed steps (and the step peak) are CUDA graph replays
-    (:meth:`Executor.enable_cuda_graphs`; at least 2 warm-up steps: one eager, one captured);
-    the forward / recompute / backward breakdown is still timed op by op."""
+    With ``cuda_graph`` the timed steps are CUDA graph replays (:meth:`Executor.enable_cuda_graphs`;
+    at least 2 warm-up steps: one eager, one captured); the forward / recompute / backward
+    breakdown is still timed op by op, and the step peak is the largest of both kinds of step
+    (a replay allocates nothing, so ``max_memory_allocated`` does not see its temporaries,
+    which were allocated once, while capturing, in the graph's private pool)."""
 
     def measure(built: Any, planned: Any) -> dict[str, Any]:
         from optim.pipeline import default_grad_req
