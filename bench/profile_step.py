@@ -23,13 +23,9 @@ import torch.nn.functional as F  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 import executor  # noqa: E402,F401
+from bench.step import NETS  # noqa: E402  (the same networks as the step benchmark)
 from examples import resnet, torch_reference  # noqa: E402
 from executor import initialize, resolve_device  # noqa: E402
-
-NETS = {"small": dict(units=(2, 2, 2), filter_list=(16, 64, 128, 256), image_shape=(3, 32, 32)),
-        **{f"resnet{d}": dict(units=resnet.units_for_depth(d),
-                              filter_list=(64, 256, 512, 1024, 2048), image_shape=(3, 224, 224))
-           for d in (50, 101, 152)}}
 
 
 def _profile(step: Callable[[], None], device: torch.device, warmup: int, steps: int,
