@@ -204,3 +204,45 @@ def test_saved_listing_and_summary():
     assert sum(r["bytes"] for r in rows) == mplan.kept_bytes + mplan.recomputed_bytes
     assert mplan.summary().startswith("mirror sublinear: ")
     assert 0.9 < mplan.recompute_flops <= 1.0
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_search_scored_in_forked_processes_equals_the_sequential_search(jobs, monkeypatch):
+    import os
+
+    import optim.search
+    from optim.flags import read_flags
+    monkeypatch.setattr(optim.search, "_FORK_MIN_NODES", 0)  # fork for a small graph too
+    forks, real_fork = [], os.fork
+
+    def counting_fork():
+        forks.append(1)
+        return real_fork()
+    net = resnet.get_symbol(num_classes=10, units=(3, 6, 8, 3), filter_list=(8, 16, 32, 64, 64),
+                            image_shape=(3, 64, 64))
+    m1, n1 = plan(net, "sublinear", flags=read_flags({"SUBLINEAR_SEARCH_JOBS": "1"}))
+    monkeypatch.setattr(os, "fork", counting_fork)
+    mj, nj = plan(net, "sublinear", flags=read_flags({"SUBLINEAR_SEARCH_JOBS": str(jobs)}))
+    assert len(forks) == jobs - 1  # the children scored candidates
+    assert (mj.budget, mj.searched, mj.recomputed) == (m1.budget, m1.searched, m1.recomputed)
+    assert {n.name: c for n, c in mj.counts.items()} == {n.name: c for n, c in m1.counts.items()}
+    assert nj.plan.storage_bytes == n1.plan.storage_bytes
+    check_memory_plan(nj.plan)
+
+
+def test_planning_pauses_the_collector_and_restores_its_state():
+    import gc
+
+    from optim.pipeline import collector_paused
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    net = small_resnet()
+    plan(net, "sublinear")
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        plan(net, "sublinear")
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
