@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -222,22 +222,26 @@ class Executor:
             out_grads: head gradients, one per output (a tensor for a single output); loss
                 outputs ignore theirs. Default: ones.
         """
+        self._backward(out_grads, None)
+
+    def _backward(self, out_grads: Any, run: Callable[[Sequence[_Step]], None] | None) -> None:
+        """``backward``, its steps run by ``run`` (default: :meth:`_run`, or the CUDA graph)."""
         if not self._trained_forward:
             raise ExecutorError("backward() needs a preceding forward(is_train=True)")
         self._set_head_grads(out_grads)
         with torch.no_grad():
-            if self.cuda_graphs is not None:
-                self.cuda_graphs.run("backward", self._backward_body,
+            if run is None and self.cuda_graphs is not None:
+                self.cuda_graphs.run("backward", lambda: self._backward_body(self._run),
                                      (self.kernel_calls, self.recompute_calls))
             else:
-                self._backward_body()
+                self._backward_body(run or self._run)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             self.last_step_peak = torch.cuda.max_memory_allocated(self.device)
             self.last_step_workspace = self.last_step_peak - self._step_base
 
-    def _backward_body(self) -> None:
-        self._run(self._backward_steps)
+    def _backward_body(self, run: Callable[[Sequence[_Step]], None]) -> None:
+        run(self._backward_steps)
         for name, e in zip(self.joint.wrt, self.joint.grad_outputs, strict=True):
             src, dst = self._buffers[e], self.grad_dict[name]
             if self.grad_req[name] == "add":
@@ -288,16 +292,15 @@ class Executor:
             cuda = self.device.type == "cuda"
             sync = (lambda: torch.cuda.synchronize(self.device)) if cuda else (lambda: None)
         spent = {"forward": 0.0, "recompute": 0.0, "backward": 0.0}
-        run = self._run
 
         def timed_run(steps: Sequence[_Step]) -> None:
             for again, group in groupby(steps, key=lambda s: s.origin is not None):
                 if not again:
-                    run(list(group))
+                    self._run(list(group))
                     continue
                 sync()
                 t = time.perf_counter()
-                run(list(group))
+                self._run(list(group))
                 sync()
                 spent["recompute"] += time.perf_counter() - t
 
@@ -306,12 +309,7 @@ class Executor:
         self.forward(is_train=True)
         sync()
         t1 = time.perf_counter()
-        # shadow _run for this one backward() so that its logic is not duplicated here
-        setattr(self, "_run", timed_run)
-        try:
-            self.backward()
-        finally:
-            delattr(self, "_run")
+        self._backward(None, timed_run)
         sync()
         spent["forward"] = t1 - t0
         spent["backward"] = time.perf_counter() - t1 - spent["recompute"]
