@@ -12,6 +12,7 @@ from typing import Any, Callable
 import torch
 
 import executor  # noqa: F401  (installs simple_bind)
+from executor import initialize
 from symbol import Symbol
 
 RTOL, ATOL = 1e-6, 1e-9
@@ -91,4 +92,22 @@ def check_case(case: Case, seed: int = 0, device: str = "cpu") -> Any:
         want = torch.zeros_like(ref_in[name]) if g is None else g
         torch.testing.assert_close(exe.grad_dict[name].cpu(), want, rtol=RTOL, atol=ATOL,
                                    msg=lambda m, n=name: f"gradient of '{n}': {m}")
+    return exe
+
+
+def bind_filled(net: Symbol, shapes: dict[str, tuple[int, ...]], ctx: str = "cpu", *,
+                init_seed: int, data_seed: int, classes: int = 10, **bind_args: Any) -> Any:
+    """Bind ``net`` (no gradients for the inputs in ``shapes`` and for labels), initialise its
+    parameters (seed ``init_seed``) and fill inputs and labels from a CPU generator (seed
+    ``data_seed``), so the values are the same whatever the device."""
+    reqs = {n: "null" if n in shapes or n.endswith("label") else "write"
+            for n in net.list_arguments()}
+    exe = net.simple_bind(ctx, grad_req=reqs, **bind_args, **shapes)
+    initialize(exe, seed=init_seed)
+    gen = torch.Generator().manual_seed(data_seed)
+    for n, t in exe.arg_dict.items():
+        if n in shapes:
+            t.copy_(torch.randn(t.shape, generator=gen, dtype=t.dtype))
+        elif n.endswith("label"):
+            t.copy_(torch.randint(0, classes, t.shape, generator=gen))
     return exe

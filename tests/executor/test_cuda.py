@@ -9,9 +9,10 @@ import torch
 
 import executor  # noqa: F401  (installs Symbol.simple_bind)
 from examples import lstm, resnet
-from executor import initialize
 from executor.memcost import main as memcost_main
 from executor.memcost_measure import predicted_bytes
+
+from .harness import bind_filled
 
 pytestmark = pytest.mark.gpu
 
@@ -40,18 +41,8 @@ NETS = {"resnet": small_resnet, "lstm": small_lstm}
 
 def bind(net, shapes, device, dtype="float64", strategy="sharing", mirror="none"):
     """Bind and fill with the same values whatever the device (drawn on the CPU)."""
-    reqs = {n: "null" if n in shapes or n.endswith("label") else "write"
-            for n in net.list_arguments()}
-    exe = net.simple_bind(device, grad_req=reqs, dtype=dtype, strategy=strategy, mirror=mirror,
-                          **shapes)
-    initialize(exe, seed=0)
-    gen = torch.Generator().manual_seed(1)
-    for n, t in exe.arg_dict.items():
-        if n in shapes:
-            t.copy_(torch.randn(t.shape, generator=gen, dtype=t.dtype))
-        elif n.endswith("label"):
-            t.copy_(torch.randint(0, 10, t.shape, generator=gen))
-    return exe
+    return bind_filled(net, shapes, device, init_seed=0, data_seed=1, dtype=dtype,
+                       strategy=strategy, mirror=mirror)
 
 
 def step(exe, steps=2):

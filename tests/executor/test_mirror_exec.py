@@ -7,8 +7,9 @@ import torch
 import executor  # noqa: F401
 import symbol as sym
 from examples import lstm, resnet
-from executor import initialize
 from optim.mirror import MIRROR_STRATEGIES, drop_cheap
+
+from .harness import bind_filled
 
 RTOL, ATOL = 1e-9, 1e-12
 
@@ -46,18 +47,9 @@ NETS = {
 
 def run(name, mirror, steps=2):
     build, shapes = NETS[name]
-    net = build()
-    reqs = {n: "null" if n in shapes or n.endswith("label") else "write"
-            for n in net.list_arguments()}
     torch.manual_seed(0)  # the executor's dropout seed comes from torch's generator
-    exe = net.simple_bind("cpu", grad_req=reqs, dtype="float64", mirror=mirror, **shapes)
-    initialize(exe, seed=1)
-    gen = torch.Generator().manual_seed(2)
-    for n, t in exe.arg_dict.items():
-        if n in shapes:
-            t.copy_(torch.randn(t.shape, generator=gen, dtype=t.dtype))
-        elif n.endswith("label"):
-            t.copy_(torch.randint(0, 5, t.shape, generator=gen))
+    exe = bind_filled(build(), shapes, init_seed=1, data_seed=2, classes=5, dtype="float64",
+                      mirror=mirror)
     for _ in range(steps):
         exe.forward(is_train=True)
         exe.backward()

@@ -6,9 +6,10 @@ import torch
 
 import executor  # noqa: F401
 from examples import lstm, mlp, resnet
-from executor import initialize
 from optim.flags import FlagError
 from optim.memory import check_memory_plan
+
+from .harness import bind_filled
 
 NETS = {
     "mlp": (lambda: mlp.get_symbol(num_classes=10), {"data": (8, 100)}),
@@ -24,17 +25,7 @@ NETS = {
 
 def _run(name, strategy, seed=0):
     build, shapes = NETS[name]
-    net = build()
-    reqs = {n: "null" if n in shapes or n.endswith("label") else "write"
-            for n in net.list_arguments()}
-    exe = net.simple_bind("cpu", grad_req=reqs, strategy=strategy, **shapes)
-    initialize(exe, seed=seed)
-    gen = torch.Generator().manual_seed(seed)
-    for n, t in exe.arg_dict.items():
-        if n in shapes:
-            t.copy_(torch.randn(t.shape, generator=gen))
-        elif n.endswith("label"):
-            t.copy_(torch.randint(0, 10, t.shape, generator=gen))
+    exe = bind_filled(build(), shapes, init_seed=seed, data_seed=seed, strategy=strategy)
     exe.forward(is_train=True)
     exe.backward()
     return exe
