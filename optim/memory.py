@@ -35,6 +35,7 @@ from typing import AbstractSet, Mapping, Sequence
 
 from symbol.gradient import MIRROR_OF
 from symbol.graph import Entry, Graph, Node, output_name, topo_sort
+from symbol.units import format_bytes
 
 from .inplace import plan_inplace
 from .liveness import Liveness, analyze_liveness
@@ -168,9 +169,9 @@ class MemoryPlan:
 
     def summary(self) -> str:
         """One line, e.g. ``sharing: planned 1.27 GiB in 41 storages, 18 in-place``."""
-        return (f"{self.strategy}: planned {self.planned_bytes / 2**30:.3f} GiB in "
+        return (f"{self.strategy}: planned {format_bytes(self.planned_bytes)} in "
                 f"{self.num_storage} storages, {self.num_inplace} in-place, "
-                f"total {self.total_bytes / 2**30:.3f} GiB with bound arrays")
+                f"total {format_bytes(self.total_bytes)} with bound arrays")
 
 
 class _Pool:

@@ -31,11 +31,11 @@ Invariant (``check_mirror_plan``): no backward node reads a recomputed node's or
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from symbol import units
 from symbol.errors import SymbolError
 from symbol.gradient import MIRROR_OF, JointGraph
 from symbol.graph import Entry, Graph, Node, output_name
@@ -45,7 +45,7 @@ from .liveness import value_slots
 
 __all__ = ["MIRROR_STRATEGIES", "MirrorPlan", "MirrorError", "eligible", "drop_cheap",
            "apply_attributes", "stage_groups", "alg3", "alg3_scan", "recursive_counts",
-           "check_mirror_plan", "resolve_mirror", "parse_bytes", "KEEP_OPS"]
+           "check_mirror_plan", "resolve_mirror", "parse_bytes", "KEEP_OPS", "executed_saved"]
 
 MIRROR_STRATEGIES = ("none", "drop-cheap", "drop-cheap-keep-bn", "sublinear", "recursive")
 #: Ops MXNet 1.x keeps under MXNET_BACKWARD_DO_MIRROR=1.
@@ -95,16 +95,16 @@ class MirrorPlan:
                  for n, op, b, k in self.recomputed]
         return rows
 
-    def print_saved(self) -> str:
-        """``saved()`` as text, one node a line."""
-        return "\n".join(f"{r['decision']:<14} {r['bytes'] / 2**20:>10.2f} MiB  {r['node']} "
-                         f"({r['op']})" for r in self.saved())
+    def print_saved(self, rows: Sequence[Mapping[str, Any]] | None = None) -> str:
+        """``saved()`` (or ``rows`` such as :func:`executed_saved`'s) as text, a node a line."""
+        return "\n".join(f"{r['decision']:<14} {units.format_bytes(r['bytes']):>10}  "
+                         f"{r['node']} ({r['op']})" for r in (rows or self.saved()))
 
     def summary(self) -> str:
         """One line: strategy, counts, bytes kept and recomputed, extra compute."""
         return (f"mirror {self.strategy}: {len(self.recomputed)} nodes recomputed "
-                f"({self.recomputed_bytes / 2**30:.3f} GiB), {len(self.kept)} kept "
-                f"({self.kept_bytes / 2**30:.3f} GiB), +{100 * self.recompute_flops:.1f}% "
+                f"({units.format_bytes(self.recomputed_bytes)}), {len(self.kept)} kept "
+                f"({units.format_bytes(self.kept_bytes)}), +{100 * self.recompute_flops:.1f}% "
                 "forward flops")
 
 
@@ -244,13 +244,8 @@ def describe(strategy: str, graph: Graph, shapes: Mapping[Entry, Any],
                       tuple(recomputed), extra / total_flops if total_flops else 0.0)
 
 
-def check_mirror_plan(joint: JointGraph, counts: Mapping[Node, int]) -> None:
-    """No backward node reads the original output of a recomputed node.
-
-    Raises:
-        MirrorError: naming the reader and the entry it should have read from a copy.
-    """
-    dropped = {n for n, k in counts.items() if k > 0}
+def _forward_part(joint: JointGraph) -> set[Node]:
+    """Nodes of the joint graph the forward outputs depend on (the forward pass)."""
     forward: set[Node] = set()
     stack = [e.node for e in joint.forward_outputs]
     while stack:
@@ -258,6 +253,48 @@ def check_mirror_plan(joint: JointGraph, counts: Mapping[Node, int]) -> None:
         if n not in forward:
             forward.add(n)
             stack.extend(e.node for e in n.inputs)
+    return forward
+
+
+def executed_saved(plan: MirrorPlan, joint: JointGraph) -> list[dict[str, Any]]:
+    """Every forward node of ``plan`` as the joint graph really runs it.
+
+    ``decision`` is ``saved`` (the backward pass reads the value the forward pass made),
+    ``recomputed xK`` (the backward pass runs K copies of the node) or ``not needed`` (the
+    backward pass reads neither: the value is freed after its forward use, whatever the plan
+    said); ``planned`` is the plan's count (``keep`` or ``recompute xK``). A plan may count a
+    node as recomputed that never reruns (nothing downstream needs it again): this listing,
+    not the plan's counts, is what the executor does. O(nodes + edges).
+    """
+    forward = _forward_part(joint)
+    copies: dict[str, int] = {}
+    read: set[Node] = set()
+    for node in joint.graph.nodes:
+        if MIRROR_OF in node.attrs:
+            copies[node.attrs[MIRROR_OF]] = copies.get(node.attrs[MIRROR_OF], 0) + 1
+        if node in forward:
+            continue
+        read.update(node.inputs[k].node for k in value_slots(node))
+    read_names = {n.name for n in read}
+    planned = {n: f"recompute x{k}" for n, _, _, k in plan.recomputed}
+    rows = []
+    for name, op, nbytes in [*plan.kept, *((n, o, b) for n, o, b, _ in plan.recomputed)]:
+        k = copies.get(name, 0)
+        decision = f"recomputed x{k}" if k else "saved" if name in read_names else "not needed"
+        rows.append({"node": name, "op": op, "bytes": nbytes, "decision": decision,
+                     "planned": planned.get(name, "keep")})
+    order = {n.name: i for i, n in enumerate(joint.graph.nodes)}
+    return sorted(rows, key=lambda r: order.get(r["node"], -1))
+
+
+def check_mirror_plan(joint: JointGraph, counts: Mapping[Node, int]) -> None:
+    """No backward node reads the original output of a recomputed node.
+
+    Raises:
+        MirrorError: naming the reader and the entry it should have read from a copy.
+    """
+    dropped = {n for n, k in counts.items() if k > 0}
+    forward = _forward_part(joint)
     for node in joint.graph.nodes:
         if node in forward:
             continue
@@ -270,22 +307,17 @@ def check_mirror_plan(joint: JointGraph, counts: Mapping[Node, int]) -> None:
             raise MirrorError(f"'{node.name}' recomputes a node the plan keeps")
 
 
-def parse_bytes(text: str) -> int:
-    """``'3GB'``, ``'512MiB'``, ``'1.5G'``, ``'1000000'`` -> bytes (GB = GiB, as the paper)."""
-    units = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 2**20,
-             "mib": 2**20, "g": 2**30, "gb": 2**30, "gib": 2**30, "t": 2**40, "tb": 2**40,
-             "tib": 2**40}
-    s = text.strip().lower().replace(" ", "")
-    num = s.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = s[len(num):]
+def parse_bytes(text: str | int) -> int:
+    """A memory budget in bytes: ``'3GiB'``, ``'512MB'`` (powers of ten), ``'1.5G'`` (binary),
+    ``'1000000'`` or an int (see :mod:`symbol.units`).
+
+    Raises:
+        MirrorError: not a positive size.
+    """
     try:
-        value = float(num)
-    except ValueError:
-        value = -1.0
-    if unit not in units or value <= 0 or not math.isfinite(value):
-        raise MirrorError(f"memory budget {text!r} is invalid: expected a positive size such "
-                          "as 3GB, 512MiB or 1.5G")
-    return int(value * units[unit])
+        return units.parse_bytes(text, "memory budget")
+    except units.SizeError as e:
+        raise MirrorError(str(e)) from None
 
 
 def resolve_mirror(strategy: str | None, env: Mapping[str, str] | None = None) -> str:

@@ -22,11 +22,24 @@ import json
 import os
 import signal
 import threading
-from typing import Any, Callable, Hashable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Hashable, Mapping, Protocol, Sequence, TypeVar
 
-__all__ = ["score_all", "available_jobs"]
+__all__ = ["score_all", "available_jobs", "Progress"]
 
 C = TypeVar("C", bound=Mapping[Any, Any])
+
+
+class Progress(Protocol):
+    """Where a search reports how far it is (the command line shows a progress bar).
+
+    Only the process that started the search reports; forked children never do.
+    """
+
+    def add_total(self, n: int) -> None:
+        """``n`` more units of work are known."""
+
+    def advance(self, n: int = 1) -> None:
+        """``n`` units of work are done."""
 
 
 def available_jobs(requested: int, *, auto_limit: int = 3) -> int:
@@ -41,24 +54,32 @@ def available_jobs(requested: int, *, auto_limit: int = 3) -> int:
     return max(1, min(auto_limit, cpus or 1))
 
 
-def score_all(candidates: Sequence[C], score: Callable[[C], int], jobs: int = 1) -> list[int]:
-    """``[score(c) for c in candidates]``, computed as the module docstring says."""
+def score_all(candidates: Sequence[C], score: Callable[[C], int], jobs: int = 1,
+              progress: Progress | None = None) -> list[int]:
+    """``[score(c) for c in candidates]``, computed as the module docstring says; ``progress``
+    learns the number of distinct candidates, then each score as it arrives here."""
     keys = [_key(c) for c in candidates]
     distinct: dict[Hashable, C] = {}
     for k, c in zip(keys, candidates, strict=True):
         distinct.setdefault(k, c)  # step 1
     order = list(distinct)
     own, shares = _split(order, jobs)  # step 2
+    if progress is not None:
+        progress.add_total(len(order))
     children = [_Child(score, [distinct[k] for k in share]) for share in shares]  # step 3
     scores: dict[Hashable, int] = {}
     try:
         for k in own:
             scores[k] = score(distinct[k])
+            if progress is not None:
+                progress.advance()
         for share, child in zip(shares, children, strict=True):
             got = child.result()
             if got is None:  # the child failed: score its share here
                 got = [score(distinct[k]) for k in share]
             scores.update(zip(share, got, strict=True))
+            if progress is not None:
+                progress.advance(len(share))
     finally:
         for child in children:
             child.stop()

@@ -25,12 +25,13 @@ from typing import Any, Mapping, Sequence
 
 from symbol.graph import Entry, Graph, Node
 from symbol.infer_shape import infer_shape
+from symbol.units import format_bytes
 
 from .flags import PlannerFlags, read_flags
 from .mirror import (MIRROR_STRATEGIES, MirrorError, MirrorPlan, alg3_scan, apply_attributes,
                      describe, drop_cheap, parse_bytes, recursive_counts, resolve_mirror,
                      stage_groups)
-from .parallel import available_jobs, score_all
+from .parallel import Progress, available_jobs, score_all
 from .pipeline import NetworkPlan, PlanHints, collector_paused, plan_network
 
 __all__ = ["plan_training", "search_sublinear", "mirror_counts", "resolve_budget"]
@@ -59,7 +60,8 @@ def mirror_counts(strategy: str, graph: Graph) -> dict[Node, int]:
 
 
 def search_sublinear(graph: Graph, shapes: Mapping[Entry, Any], score: Any, *,
-                     jobs: int = 1) -> tuple[dict[Node, int], int, list[tuple[int, int]]]:
+                     jobs: int = 1, progress: Progress | None = None
+                     ) -> tuple[dict[Node, int], int, list[tuple[int, int]]]:
     """Appendix A: B = sqrt(x y) from Alg. 3 at B = 0, then 6 budgets on [B/sqrt2, sqrt2 B],
     each scored by ``score(counts) -> planned bytes``; returns (best counts, its B, tried).
 
@@ -73,7 +75,7 @@ def search_sublinear(graph: Graph, shapes: Mapping[Entry, Any], score: Any, *,
     budgets = [guess / math.sqrt(2) + i * (math.sqrt(2) - 1 / math.sqrt(2)) * guess / 5
                for i in range(6)]
     candidates = [apply_attributes(graph, run_alg3(b)[0]) for b in budgets]
-    scores = score_all(candidates, score, jobs)
+    scores = score_all(candidates, score, jobs, progress)
     best = scores.index(min(scores))
     return candidates[best], int(budgets[best]), [(int(b), s) for b, s in
                                                   zip(budgets, scores, strict=True)]
@@ -85,7 +87,7 @@ def resolve_budget(budget: str | int | None, env: Mapping[str, str] | None = Non
     if budget is None:
         text = env.get("SUBLINEAR_MEMORY_BUDGET", "").strip()
         return parse_bytes(text) if text else None
-    return budget if isinstance(budget, int) else parse_bytes(budget)
+    return parse_bytes(budget)
 
 
 @collector_paused()
@@ -93,8 +95,12 @@ def plan_training(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[
                   aux: Sequence[str] = (), dtypes: Mapping[str, str] | None = None,
                   strategy: str | None = None, mirror: str | None = None,
                   budget: str | int | None = None, flags: PlannerFlags | None = None,
-                  default_dtype: str = "float32") -> tuple[MirrorPlan, NetworkPlan]:
+                  default_dtype: str = "float32",
+                  progress: Progress | None = None) -> tuple[MirrorPlan, NetworkPlan]:
     """Choose a mirror plan and plan memory for it (see the module docstring).
+
+    ``progress`` hears of every joint-graph plan a search makes (a strategy, a budget, the
+    sublinear search's candidates); a plan without a search reports nothing.
 
     Raises:
         MirrorError: a bad strategy or budget, or a budget no plan meets.
@@ -120,10 +126,19 @@ def plan_training(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[
             hints.append(PlanHints.of(net, forward=fwd_shapes))
         return net
 
+    def counted(counts: Mapping[Node, int]) -> NetworkPlan:
+        if progress is not None:
+            progress.add_total(1)
+        net = run(counts)
+        if progress is not None:
+            progress.advance()
+        return net
+
     def evaluate(name: str) -> tuple[MirrorPlan, NetworkPlan]:
         if name != "sublinear":
             counts = apply_attributes(graph, mirror_counts(name, graph))
-            return describe(name, graph, fwd_shapes, counts, cost=cost), _verified(run(counts))
+            return (describe(name, graph, fwd_shapes, counts, cost=cost),
+                    _verified(counted(counts)))
         if not stage_groups(graph):
             raise MirrorError("the sublinear plan needs candidate cut points: mark nodes with "
                               "the attribute mirror_stage (e.g. each residual unit's input)")
@@ -135,12 +150,13 @@ def plan_training(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[
                 kept[:] = [(counts, net)]
             return net.plan.planned_bytes
         jobs = available_jobs(flags.search_jobs) if len(graph.nodes) >= _FORK_MIN_NODES else 1
-        counts, b, tried = search_sublinear(graph, fwd_shapes, score, jobs=jobs)
+        counts, b, tried = search_sublinear(graph, fwd_shapes, score, jobs=jobs,
+                                            progress=progress)
         plan = describe("sublinear", graph, fwd_shapes, counts, budget=b, searched=tried,
                         cost=cost)
         if kept and kept[0][0] == counts:
             return plan, _verified(kept[0][1])
-        return plan, _verified(run(counts))  # a child process scored it: plan it here
+        return plan, _verified(counted(counts))  # a child process scored it: plan it here
 
     if limit is None:
         return evaluate(chosen)
@@ -157,11 +173,12 @@ def _within_budget(graph: Graph, limit: int, evaluate: Any) -> tuple[MirrorPlan,
     fitting = [o for o in options if o[1] <= limit]
     if not fitting:
         smallest = min(options, key=lambda o: o[1])
-        raise MirrorError(f"memory budget {limit / 2**30:.2f} GiB cannot be met: the smallest "
-                          f"plan found needs {smallest[1] / 2**30:.2f} GiB of activations and "
-                          f"gradients (mirror strategy {smallest[2].strategy})")
+        raise MirrorError(f"memory budget {format_bytes(limit)} cannot be met: the smallest "
+                          f"plan found needs {format_bytes(smallest[1])} of activations and "
+                          f"gradients (mirror strategy {smallest[2].strategy}, "
+                          f"{smallest[1]:,} bytes)")
     _, _, mplan, net = min(fitting, key=lambda o: (o[0], o[1]))
-    log.info("budget %.2f GiB: chose %s", limit / 2**30, mplan.summary())
+    log.info("budget %s: chose %s", format_bytes(limit), mplan.summary())
     return mplan, net
 
 
