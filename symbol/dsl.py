@@ -23,6 +23,7 @@ import functools
 import linecache
 import os
 import re
+import sys
 from typing import Any, Iterable, Mapping
 
 from lark import Lark, Token, Transformer, Tree, v_args
@@ -185,6 +186,9 @@ class _ToAst(Transformer):
     def kwarg(self, meta: Any, c: list[Any]) -> A.Keyword:
         return A.Keyword(self._span(meta), str(c[0]), c[1])
 
+    def star_arg(self, meta: Any, c: list[Any]) -> A.Starred:
+        return A.Starred(self._span(meta), c[0])
+
     def tuple_expr(self, meta: Any, c: list[Any]) -> A.TupleExpr:
         return A.TupleExpr(self._span(meta), tuple(x for x in c if x is not None))
 
@@ -195,7 +199,12 @@ class _ToAst(Transformer):
         return A.ListComp(self._span(meta), c[0], str(c[1]), c[2], c[3])
 
     def integer(self, meta: Any, c: list[Any]) -> A.Const:
-        return A.Const(self._span(meta), int(c[0]))
+        try:
+            return A.Const(self._span(meta), int(c[0]))
+        except ValueError:  # longer than Python reads (sys.get_int_max_str_digits())
+            limit = sys.get_int_max_str_digits()
+            raise make_error([Diagnostic(f"integer literal of more than {limit:,} digits",
+                                         self._span(meta))], {self.file: self.source}) from None
 
     def number(self, meta: Any, c: list[Any]) -> A.Const:
         return A.Const(self._span(meta), float(c[0]))
@@ -300,6 +309,11 @@ KNOWN_MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
     "trailing_comma": (
         "trailing ',' before {found}",
         ("output a, ;", "return a, ;", "a, = f(x);", "def f(a,) { }"),
+    ),
+    "double_star": (
+        "'**' does not unpack keyword arguments here; '*xs' unpacks a tuple or list, and "
+        "keywords are written name=value",
+        ("x = f(**a);", "x = f(a, **b);"),
     ),
 }
 
@@ -479,27 +493,32 @@ def parse(text: str, filename: str = "<string>") -> A.Module:
 
 # -- public entry points --------------------------------------------------------------------------
 def lower_text(text: str, params: Mapping[str, Any] | None = None, *,
-               filename: str = "<string>") -> Lowered:
+               filename: str = "<string>", limits: Mapping[str, int] | None = None) -> Lowered:
     """Parse and lower ``text``; the result also has the parameter values and sources."""
-    lowered = lower(parse(text, filename), params=params, parse=parse)
+    lowered = lower(parse(text, filename), params=params, parse=parse, limits=limits)
     for name, src in lowered.sources.items():  # so that later errors can show the line
         linecache.cache[name] = (len(src), None, src.splitlines(True), name)
     return lowered
 
 
 def loads(text: str, params: Mapping[str, Any] | None = None, *,
-          filename: str = "<string>") -> Symbol:
+          filename: str = "<string>", limits: Mapping[str, int] | None = None) -> Symbol:
     """The network written in ``text``.
 
     Args:
         text: source in the network language (docs/dsl.md).
         params: overrides of ``param`` defaults (``{"units": (3, 4, 6, 3)}``).
         filename: the name errors and node spans use; ``include`` paths are relative to it.
+        limits: resource limits that replace the environment's or the defaults:
+            ``max_steps`` (loop iterations and calls), ``max_nodes`` (graph nodes),
+            ``max_value`` (characters or items of one value), ``max_digits`` (of an integer);
+            for example ``{"max_steps": 1_000_000}`` (docs/dsl.md, "Limits").
 
     Raises:
-        DslError: syntax or semantic errors, all of them (``err.report`` renders them).
+        DslError: syntax or semantic errors, all of them (``err.report`` renders them); a
+            limit passed; a bad limit value (here or in ``SUBLINEAR_DSL_MAX_*``).
     """
-    return lower_text(text, params, filename=filename).symbol
+    return lower_text(text, params, filename=filename, limits=limits).symbol
 
 
 def read_source(path: str) -> str:
@@ -513,9 +532,10 @@ def read_source(path: str) -> str:
         raise make_error([diag], {}) from None
 
 
-def load(path: str, params: Mapping[str, Any] | None = None) -> Symbol:
+def load(path: str, params: Mapping[str, Any] | None = None, *,
+         limits: Mapping[str, int] | None = None) -> Symbol:
     """The network in the file ``path`` (see :func:`loads`). Raises OSError if unreadable."""
-    return loads(read_source(path), params, filename=path)
+    return loads(read_source(path), params, filename=path, limits=limits)
 
 
 def format_error(err: BaseException) -> str:

@@ -18,7 +18,7 @@ from .errors import DslError, Span, format_span
 
 __all__ = [
     "Const", "FString", "Name", "TupleExpr", "ListExpr", "ListComp", "Index", "Call", "Keyword",
-    "BinOp", "Neg", "Not", "BoolOp", "Compare", "IfExp", "Expr",
+    "Starred", "BinOp", "Neg", "Not", "BoolOp", "Compare", "IfExp", "Expr",
     "ParamStmt", "InputStmt", "AssignStmt", "OutputStmt", "ReturnStmt", "DefStmt", "ForStmt",
     "IfStmt", "WithStmt", "IncludeStmt", "Modifiers", "Stmt", "Module",
     "Diagnostic", "make_error", "render",
@@ -96,13 +96,25 @@ class Keyword:
 
 
 @dataclass(frozen=True, slots=True)
+class Starred:
+    """``*value`` among the positional arguments of a call: the items of a tuple or list."""
+
+    span: Span
+    value: "Expr"
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
-    """``func(args, name=value)``: an operator, a definition or a builtin."""
+    """``func(args, name=value)``: an operator, a definition or a builtin.
+
+    ``args`` are the positional arguments in order; a :class:`Starred` one stands for the items
+    of its value.
+    """
 
     span: Span
     func: str
     func_span: Span
-    args: tuple["Expr", ...]
+    args: tuple["Expr | Starred", ...]
     kwargs: tuple[Keyword, ...]
 
 

@@ -16,7 +16,9 @@ Algorithm:
   3. a user error raises :class:`~symbol.dsl_values.Fault` (message + span); the statement
      that raised it is recorded, its targets are bound to ``POISON`` (which silences follow-on
      errors) and lowering goes on with the next statement; a loop stops after the first
-     iteration that reported an error;
+     iteration that reported an error; passing a limit of the whole file (loop iterations and
+     calls, graph nodes, total work: :class:`~symbol.dsl_values.Limits`) raises a
+     :class:`~symbol.dsl_values.LimitFault`, which stops lowering at once;
   4. at the end, all diagnostics (at most ``MAX_ERRORS``) are raised together as one
      :class:`~symbol.errors.DslError`; otherwise the ``output`` statements give the symbol.
 Complexity: linear in the number of statements executed; each node costs one attribute parse,
@@ -26,27 +28,28 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from . import dsl_ast as A
 from .dsl_ast import Diagnostic, make_error
-from .dsl_values import (BUILTINS, POISON, Fault, arith, attr_str, coerce_param, compare,
-                         describe, get_item, suggest, to_str, truth)
+from .dsl_values import (BUILTINS, POISON, Budget, Fault, LimitFault, arith, attr_str,
+                         coerce_param, compare, describe, get_item, kind, read_limits, suggest,
+                         to_str, truth)
 from .dsl_nodes import Naming, NodeBuilder, OpCall, as_shape
 from .errors import DslError, Span
 from .graph import Entry
 from .registry import OPS, OpDef, Param, all_names, canonical_name
 from .symbol import Symbol
 
-__all__ = ["lower", "Lowered", "MAX_ERRORS", "MAX_DEPTH", "MAX_STEPS"]
+__all__ = ["lower", "Lowered", "MAX_ERRORS", "MAX_DEPTH"]
 
 MAX_ERRORS = 20
 MAX_DEPTH = 64
-#: Loop iterations and definition calls one file may run (a guard against runaway loops such as
-#: nested comprehensions or doubly recursive definitions; the 1600-step LSTM runs 8,000).
-MAX_STEPS = 10_000_000
 _VARIABLE_ARGS = ("shape", "dtype", "init", "lr_mult", "wd_mult")
 _MISSING = object()
+#: Expressions that never create a node themselves: an assignment of one needs no Naming.
+_NAMELESS = frozenset({A.Const, A.Name, A.FString, A.TupleExpr, A.ListExpr, A.ListComp,
+                       A.Compare, A.BoolOp, A.Not})
 _NO_ATTRS: dict[str, str] = {}
 
 
@@ -67,9 +70,27 @@ class _Stop(Exception):
     """Too many errors: stop lowering."""
 
 
+class _Arg(NamedTuple):
+    """A positional argument's value; an item of a list has its position ``item`` and ``of``
+    (for messages: ``item 2 of the unpacked list``)."""
+
+    value: Any
+    span: Span
+    item: int | None = None
+    of: str = ""
+
+
 class _Return(Exception):
     def __init__(self, value: Any) -> None:
         self.value = value
+
+
+class _Call(NamedTuple):
+    """One link of a call chain, innermost first: definition name, call site, the caller's."""
+
+    name: str
+    span: Span
+    outer: _Call | None
 
 
 @dataclass(slots=True)
@@ -81,14 +102,16 @@ class _Frame:
     share: str | None
     attrs: dict[str, str]
     depth: int
-    calls: tuple[tuple[str, Span], ...]
+    calls: _Call | None
     file: str
 
 
-def _notes(calls: tuple[tuple[str, Span], ...]) -> tuple[tuple[str, Span], ...]:
+def _notes(calls: _Call | None) -> tuple[tuple[str, Span], ...]:
     """The call chain as notes: repeats folded (recursion), at most five."""
     folded: list[tuple[tuple[str, Span], int]] = []
-    for call in calls:
+    while calls is not None:
+        call = (f"in call to '{calls.name}' from here", calls.span)
+        calls = calls.outer
         if folded and folded[-1][0] == call:
             folded[-1] = (call, folded[-1][1] + 1)
         else:
@@ -98,31 +121,34 @@ def _notes(calls: tuple[tuple[str, Span], ...]) -> tuple[tuple[str, Span], ...]:
 
 
 def lower(module: A.Module, *, params: Mapping[str, Any] | None = None,
-          parse: Callable[[str, str], A.Module]) -> Lowered:
+          parse: Callable[[str, str], A.Module],
+          limits: Mapping[str, int] | None = None) -> Lowered:
     """Build the network of ``module``.
 
     Args:
         module: the parsed main file.
         params: overrides of ``param`` defaults, by name.
         parse: ``(text, filename) -> Module``, used for ``include``.
+        limits: resource limits by name (``{"max_steps": 10**6}``); the others come from the
+            environment or the defaults (:func:`~symbol.dsl_values.read_limits`).
 
     Raises:
-        DslError: every error found, together.
+        DslError: every error found, together; or a bad limit value.
     """
-    return _Lowerer(module, dict(params or {}), parse).run()
+    return _Lowerer(module, dict(params or {}), parse, Budget(read_limits(limits))).run()
 
 
 class _Lowerer:
     def __init__(self, module: A.Module, overrides: dict[str, Any],
-                 parse: Callable[[str, str], A.Module]) -> None:
+                 parse: Callable[[str, str], A.Module], budget: Budget) -> None:
         self.module, self.overrides, self.parse = module, overrides, parse
+        self.budget = budget
         self.sources = {module.file: module.source}
         self.globals: dict[str, Any] = {}
         self.params: dict[str, Any] = {}
         self.param_spans: dict[str, Span] = {}
         self.defs: dict[str, A.DefStmt] = {}
-        self.build = NodeBuilder()
-        self.steps = 0
+        self.build = NodeBuilder(budget)
         self.outputs: list[Entry] = []
         self.errors: list[Diagnostic] = []
         self.seen: set[tuple[str, Span | None]] = set()
@@ -142,7 +168,7 @@ class _Lowerer:
             A.IfExp: self._ifexp}
 
     def run(self) -> Lowered:
-        frame = _Frame(self.globals, "", None, {}, 0, (), self.module.file)
+        frame = _Frame(self.globals, "", None, {}, 0, None, self.module.file)
         try:
             self._block(self.module.body, frame)
         except _Stop:
@@ -163,8 +189,12 @@ class _Lowerer:
         for stmt in stmts:
             try:
                 self.stmt[type(stmt)](stmt, frame)
+            except LimitFault as f:
+                self.errors.append(Diagnostic(f.message, f.span, _notes(frame.calls)))
+                raise _Stop from None
             except Fault as f:
-                self._report(Diagnostic(f.message, f.span, _notes(frame.calls)))
+                if (f.message, f.span) not in self.seen:  # the notes cost O(depth): only once
+                    self._report(Diagnostic(f.message, f.span, _notes(frame.calls)))
                 self._poison(stmt, frame)
             except _Silent:
                 self._poison(stmt, frame)
@@ -176,13 +206,6 @@ class _Lowerer:
         self.seen.add(key)
         self.errors.append(diag)
         if len(self.errors) >= MAX_ERRORS:
-            raise _Stop
-
-    def _tick(self, span: Span) -> None:
-        self.steps += 1
-        if self.steps > MAX_STEPS:
-            self.errors.append(Diagnostic(f"the file runs more than {MAX_STEPS:,} loop "
-                                          "iterations and calls; stopping", span))
             raise _Stop
 
     def _poison(self, stmt: A.Stmt, frame: _Frame) -> None:
@@ -221,6 +244,9 @@ class _Lowerer:
         frame.vars[st.name] = Symbol([Entry(node, 0)])
 
     def _assign(self, st: A.AssignStmt, frame: _Frame) -> None:
+        if st.mods is A.NO_MODIFIERS and type(st.value) in _NAMELESS:
+            self._bind(st.targets, self._value(st.value, frame), frame, st.span)
+            return
         naming = self._naming(st.targets, st.mods, frame)
         value = self._eval(st.value, frame, naming)
         if value is POISON:
@@ -239,8 +265,9 @@ class _Lowerer:
     def _return(self, st: A.ReturnStmt, frame: _Frame) -> None:
         if not frame.depth:
             raise Fault("'return' outside a definition", st.span)
-        values = tuple(self._value(e, frame) for e in st.values)
-        raise _Return(values[0] if len(values) == 1 else values)
+        if len(st.values) == 1:
+            raise _Return(self._value(st.values[0], frame))
+        raise _Return(tuple([self._value(e, frame) for e in st.values]))
 
     def _def(self, st: A.DefStmt, frame: _Frame) -> None:
         if frame.depth:
@@ -261,7 +288,7 @@ class _Lowerer:
     def _for(self, st: A.ForStmt, frame: _Frame) -> None:
         items = self._iterable(st.iter, frame)
         for v in items:
-            self._tick(st.span)
+            self.budget.step(st.span)
             frame.vars[st.var] = v
             before = len(self.errors)
             self._block(st.body, frame)
@@ -376,7 +403,8 @@ class _Lowerer:
         container[index] = value
 
     def _attrs(self, keywords: Sequence[A.Keyword], frame: _Frame) -> dict[str, str]:
-        return {k.name: attr_str(k.name, self._value(k.value, frame), k.span) for k in keywords}
+        return {k.name: attr_str(k.name, self._value(k.value, frame), k.span, self.budget)
+                for k in keywords}
 
     def _node_name(self, expr: A.Expr, frame: _Frame) -> str:
         v = self._value(expr, frame)
@@ -426,8 +454,15 @@ class _Lowerer:
         return f"undefined name '{name}'" + suggest(name, [*frame.vars, *self.globals])
 
     def _fstring(self, e: A.FString, frame: _Frame, naming: Naming | None) -> str:
-        return "".join(p if isinstance(p, str) else to_str(self._value(p, frame), p.span)
-                       for p in e.parts)
+        parts = []
+        size = 0
+        for p in e.parts:
+            parts.append(p if isinstance(p, str) else to_str(self._value(p, frame), p.span,
+                                                             self.budget))
+            size += len(parts[-1])
+            self.budget.items("string", size, e.span, work=False)
+        self.budget.charge(size, e.span)
+        return "".join(parts)
 
     def _tuple(self, e: A.TupleExpr, frame: _Frame, naming: Naming | None) -> tuple[Any, ...]:
         return tuple(self._value(x, frame) for x in e.items)
@@ -440,7 +475,7 @@ class _Lowerer:
         saved = frame.vars.get(e.var, _MISSING)
         try:
             for v in self._iterable(e.iter, frame):
-                self._tick(e.span)
+                self.budget.step(e.span)
                 frame.vars[e.var] = v
                 if e.cond is None or truth(self._value(e.cond, frame), e.cond.span):
                     out.append(self._value(e.elt, frame))
@@ -449,6 +484,7 @@ class _Lowerer:
                 frame.vars.pop(e.var, None)
             else:
                 frame.vars[e.var] = saved
+        self.budget.items("list", len(out), e.span)
         return out
 
     def _index(self, e: A.Index, frame: _Frame, naming: Naming | None) -> Any:
@@ -469,7 +505,8 @@ class _Lowerer:
         return right
 
     def _compare(self, e: A.Compare, frame: _Frame, naming: Naming | None) -> bool:
-        return compare(e.op, self._value(e.left, frame), self._value(e.right, frame), e.span)
+        return compare(e.op, self._value(e.left, frame), self._value(e.right, frame), e.span,
+                       self.budget)
 
     def _ifexp(self, e: A.IfExp, frame: _Frame, naming: Naming | None) -> Any:
         cond = truth(self._value(e.cond, frame), e.cond.span)
@@ -479,7 +516,7 @@ class _Lowerer:
         left, right = self._value(e.left, frame), self._value(e.right, frame)
         if isinstance(left, Symbol) or isinstance(right, Symbol):
             return self._symbol_arith(e, left, right, frame, naming)
-        return arith(e.op, left, right, e.span)
+        return arith(e.op, left, right, e.span, self.budget)
 
     def _neg(self, e: A.Neg, frame: _Frame, naming: Naming | None) -> Any:
         v = self._value(e.operand, frame)
@@ -487,34 +524,35 @@ class _Lowerer:
             return self._sugar("_mul_scalar", [v], {"scalar": -1.0}, e.span, frame, naming)
         if not isinstance(v, (int, float)) or isinstance(v, bool):
             raise Fault(f"cannot negate {describe(v)}", e.span)
-        return -v
+        return -v  # as many digits as v
 
     def _symbol_arith(self, e: A.BinOp, left: Any, right: Any, frame: _Frame,
                       naming: Naming | None) -> Symbol:
         op = e.op
-        if op not in ("+", "-", "*") or not isinstance(left, Symbol) and op == "-":
+        if op not in ("+", "-", "*"):
             raise Fault(f"cannot apply '{op}' to {describe(left)} and {describe(right)} "
                         "(symbols support a + b, a - b, a * b and a number on either side of "
-                        "+ and *)", e.span)
-        if op == "-":  # MXNet's __sub__: a + (-b)
-            right = (self._sugar("_mul_scalar", [right], {"scalar": -1.0}, e.span, frame, None)
-                     if isinstance(right, Symbol) else self._negate(right, e))
-            op = "+"
+                        "+, - and *)", e.span)
         if isinstance(left, Symbol) and isinstance(right, Symbol):
-            name = "elemwise_add" if op == "+" else "elemwise_mul"
+            if op == "-":  # MXNet's __sub__: a + (-b)
+                right = self._sugar("_mul_scalar", [right], {"scalar": -1.0}, e.span, frame,
+                                    None)
+            name = "elemwise_mul" if op == "*" else "elemwise_add"
             return self._sugar(name, [left, right], {}, e.span, frame, naming)
         sym, num = (left, right) if isinstance(left, Symbol) else (right, left)
         if not isinstance(num, (int, float)) or isinstance(num, bool):
-            raise Fault(f"cannot apply '{e.op}' to {describe(left)} and {describe(right)}",
+            raise Fault(f"cannot apply '{op}' to {describe(left)} and {describe(right)}",
                         e.span)
-        name = "_plus_scalar" if op == "+" else "_mul_scalar"
-        return self._sugar(name, [sym], {"scalar": float(num)}, e.span, frame, naming)
-
-    @staticmethod
-    def _negate(v: Any, e: A.BinOp) -> Any:
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
-            raise Fault(f"cannot subtract {describe(v)} from a symbol", e.span)
-        return -v
+        scalar = float(num)
+        if op == "*":
+            name = "_mul_scalar"
+        elif op == "+":
+            name = "_plus_scalar"
+        elif sym is left:  # MXNet's __sub__: a + (-s)
+            name, scalar = "_plus_scalar", float(-num)
+        else:  # MXNet's __rsub__: s - a
+            name = "_rminus_scalar"
+        return self._sugar(name, [sym], {"scalar": scalar}, e.span, frame, naming)
 
     # -- calls ------------------------------------------------------------------------------------
     def _call(self, e: A.Call, frame: _Frame, naming: Naming | None) -> Any:
@@ -527,8 +565,8 @@ class _Lowerer:
         if builtin is not None:
             if e.kwargs:
                 raise Fault(f"{e.func}() takes no keyword arguments", e.kwargs[0].span)
-            args = [self._value(a, frame) for a in e.args]
-            return builtin(args, [a.span for a in e.args], e.span)
+            pos = self._positional(e, frame)
+            return builtin([p.value for p in pos], [p.span for p in pos], e.span, self.budget)
         opdef = self._opdef(e.func)
         if opdef is None:
             raise Fault(self._unknown_call(e.func), e.func_span)
@@ -547,15 +585,15 @@ class _Lowerer:
 
     def _call_def(self, d: A.DefStmt, e: A.Call, frame: _Frame,
                   naming: Naming | None) -> Any:
-        values = self._def_args(d, e, frame)
-        self._tick(e.span)
+        self.budget.step(e.span)
         if frame.depth >= MAX_DEPTH:
             raise Fault(f"definitions nest more than {MAX_DEPTH} calls deep (does '{d.name}' "
                         "call itself?)", e.span)
+        values = self._def_args(d, e, frame)
         local = self.build.local(naming, frame.prefix, d.name)
         share = self.build.share(naming, frame.share, local)
         attrs = {**frame.attrs, **naming.attrs} if naming is not None else frame.attrs
-        calls = ((f"in call to '{d.name}' from here", e.span), *frame.calls)
+        calls = _Call(d.name, e.span, frame.calls)  # O(1): no copy of the chain per call
         child = _Frame(values, frame.prefix + local + "_", None if share is None else share + "_",
                        attrs, frame.depth + 1, calls, frame.file)
         try:
@@ -565,11 +603,13 @@ class _Lowerer:
         return None
 
     def _def_args(self, d: A.DefStmt, e: A.Call, frame: _Frame) -> dict[str, Any]:
-        n, given = len(d.params), len(e.args) + len(e.kwargs)
-        if len(e.args) > n or given != n:
-            raise Fault(f"definition '{d.name}' takes {n} argument{'s' if n != 1 else ''} "
-                        f"({', '.join(d.params)}), got {given}", e.span)
-        values = {p: self._value(a, frame) for p, a in zip(d.params, e.args)}
+        starred = any(isinstance(a, A.Starred) for a in e.args)
+        if not starred:  # before the arguments: one of them may be silenced by an earlier error
+            self._check_arity(d, len(e.args), e)
+        pos = self._positional(e, frame)
+        if starred:
+            self._check_arity(d, len(pos), e)
+        values = {name: p.value for name, p in zip(d.params, pos)}
         for k in e.kwargs:
             if k.name not in d.params:
                 raise Fault(f"definition '{d.name}' has no parameter '{k.name}'"
@@ -579,13 +619,37 @@ class _Lowerer:
             values[k.name] = self._value(k.value, frame)
         return values
 
+    @staticmethod
+    def _check_arity(d: A.DefStmt, positional: int, e: A.Call) -> None:
+        n, given = len(d.params), positional + len(e.kwargs)
+        if positional > n or given != n:
+            raise Fault(f"definition '{d.name}' takes {n} argument{'s' if n != 1 else ''} "
+                        f"({', '.join(d.params)}), got {given}", e.span)
+
+    def _positional(self, e: A.Call, frame: _Frame) -> list[_Arg]:
+        """The positional arguments of ``e``; ``*xs`` stands for the items of the tuple or list
+        ``xs`` (or the outputs of the symbol ``xs``), each with the span of ``*xs``."""
+        out = []
+        for a in e.args:
+            if not isinstance(a, A.Starred):
+                out.append(_Arg(self._value(a, frame), a.span))
+                continue
+            v = self._value(a.value, frame)
+            if not isinstance(v, (tuple, list, Symbol)):
+                raise Fault(f"'*' unpacks a tuple, a list or the outputs of a symbol, got "
+                            f"{describe(v)}", a.value.span)
+            of = "the unpacked " + ("outputs" if isinstance(v, Symbol) else kind(v))
+            out += [_Arg(x, a.span, i, of) for i, x in enumerate(v)]
+        return out
+
     def _call_variable(self, e: A.Call, frame: _Frame, naming: Naming | None) -> Symbol:
         if naming is not None and naming.share is not None:
             raise Fault("'share' applies to operator and definition calls", e.span)
-        if len(e.args) > 1:
-            raise Fault("Variable() takes one positional argument, the name", e.args[1].span)
+        pos = self._positional(e, frame)
+        if len(pos) > 1:
+            raise Fault("Variable() takes one positional argument, the name", pos[1].span)
         kw = {k.name: (k, self._value(k.value, frame)) for k in e.kwargs}
-        name: Any = self._value(e.args[0], frame) if e.args else kw.pop("name", (None, None))[1]
+        name: Any = pos[0].value if pos else kw.pop("name", (None, None))[1]
         if name is None and naming is not None:
             name = naming.local
         if not isinstance(name, str) or not name:
@@ -598,29 +662,23 @@ class _Lowerer:
         attrs.update(self._variable_attrs(kw))
         return Symbol([Entry(self.build.variable(frame.prefix + name, attrs, e.span), 0)])
 
-    @staticmethod
-    def _variable_attrs(kw: dict[str, tuple[A.Keyword, Any]]) -> dict[str, str]:
+    def _variable_attrs(self, kw: dict[str, tuple[A.Keyword, Any]]) -> dict[str, str]:
         out = {}
         for key in _VARIABLE_ARGS:  # MXNet's order: shape, dtype, init, lr_mult, wd_mult
             k, v = kw.pop(key, (None, None))
             if k is not None and v is not None:
                 out[f"__{key}__"] = (Param.format(as_shape(v, k.span)) if key == "shape"
-                                     else attr_str(key, v, k.span))
+                                     else attr_str(key, v, k.span, self.budget))
         for key, (k, v) in kw.items():
             if not (key.startswith("__") and key.endswith("__")):
                 raise Fault(f"Variable() has no argument '{key}' (arguments: name, "
                             f"{', '.join(_VARIABLE_ARGS)}, and __attr__=...)", k.span)
-            out[key] = attr_str(key, v, k.span)
+            out[key] = attr_str(key, v, k.span, self.budget)
         return out
 
     def _call_op(self, opdef: OpDef, e: A.Call, frame: _Frame,
                  naming: Naming | None) -> Symbol:
-        args = [self._value(a, frame) for a in e.args]
-        for a, v in zip(e.args, args):
-            if not isinstance(v, Symbol):
-                raise Fault(f"positional arguments of {opdef.name} are inputs and must be "
-                            f"symbols, got {describe(v)}; give attributes by name (k=...)",
-                            a.span)
+        args = self._inputs(opdef, e, frame)
         inputs: dict[str, Symbol] = {}
         attrs: dict[str, Any] = {}
         user: dict[str, str] = {}
@@ -631,7 +689,7 @@ class _Lowerer:
                 raise Fault(f"argument '{k.name}' given twice", k.span)
             spans[k.name] = k.span
             if k.name.startswith("__") and k.name.endswith("__"):
-                user[k.name] = attr_str(k.name, v, k.span)
+                user[k.name] = attr_str(k.name, v, k.span, self.budget)
             elif isinstance(v, Symbol):
                 if opdef.param(k.name) is not None:
                     raise Fault(f"attribute '{k.name}' of {opdef.name} must be a value, not "
@@ -641,6 +699,30 @@ class _Lowerer:
                 attrs[k.name] = v
         call = OpCall(args, inputs, attrs, user, e.span, spans)
         return self.build.create(opdef, call, frame, naming)
+
+    def _inputs(self, opdef: OpDef, e: A.Call, frame: _Frame) -> list[Symbol]:
+        """The positional inputs of an operator call; a variadic operator also takes them as
+        one tuple or list (``Concat(feats, dim=1)``)."""
+        pos = self._positional(e, frame)
+        if opdef.variadic and len(e.args) == 1 and not isinstance(e.args[0], A.Starred) \
+                and isinstance(pos[0].value, (tuple, list)):
+            of = "the " + kind(pos[0].value)
+            pos = [_Arg(x, pos[0].span, i, of) for i, x in enumerate(pos[0].value)]
+        if opdef.variadic and not pos and e.args:
+            raise Fault(f"{opdef.name} needs at least one input, but the list of inputs is "
+                        "empty", e.args[0].span)
+        for p in pos:
+            if isinstance(p.value, Symbol):
+                continue
+            if p.item is not None:
+                raise Fault(f"inputs of {opdef.name} must be symbols, but item {p.item} of "
+                            f"{p.of} is {describe(p.value)}", p.span)
+            hint = ("pass a list of inputs as the only positional argument, or unpack it with "
+                    "'*'" if opdef.variadic and isinstance(p.value, (tuple, list))
+                    else "give attributes by name (k=...)")
+            raise Fault(f"positional arguments of {opdef.name} are inputs and must be symbols, "
+                        f"got {describe(p.value)}; {hint}", p.span)
+        return [p.value for p in pos]
 
     def _sugar(self, op: str, args: list[Symbol], attrs: dict[str, Any], span: Span,
                frame: _Frame, naming: Naming | None) -> Symbol:

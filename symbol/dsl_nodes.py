@@ -18,13 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol, Sequence
 
-from .dsl_values import Fault, describe, literal, suggest
+from .dsl_values import Budget, Fault, Limits, describe, literal, suggest
 from .errors import AttrError, Span
 from .graph import Entry, Node, auto_argument, make_node, make_variable
 from .registry import OpDef
 from .symbol import Symbol
 
 __all__ = ["NodeBuilder", "OpCall", "Naming", "Scope", "as_shape"]
+
+_SHOWN = 80  # characters of an attribute value shown in a message (a value may be huge)
 
 
 @dataclass(slots=True)
@@ -68,11 +70,15 @@ def as_shape(v: Any, span: Span) -> tuple[int, ...]:
 
 
 class NodeBuilder:
-    """Creates and names nodes; remembers every node by name (for duplicates and sharing)."""
+    """Creates and names nodes; remembers every node by name (for duplicates and sharing).
 
-    def __init__(self) -> None:
+    Every node, variables included, is counted against ``budget`` (``max_nodes``).
+    """
+
+    def __init__(self, budget: Budget | None = None) -> None:
         self.nodes: dict[str, Node] = {}
         self.counters: dict[str, int] = {}
+        self.budget = Budget(Limits()) if budget is None else budget
 
     def local(self, naming: Naming | None, prefix: str, base: str) -> str:
         """The local part of a new node's name: the naming's, or an automatic ``<base><n>``."""
@@ -101,6 +107,7 @@ class NodeBuilder:
         self.check_new(name, naming.span if naming is not None and naming.span else c.span,
                        c.span)
         user = {**scope.attrs, **naming.attrs} if naming is not None else scope.attrs
+        self.budget.node(c.span)
         if opdef.variadic:
             inputs = self._variadic_inputs(opdef, name, c)
             typed: dict[str, Any] | None = {"num_args": len(inputs)}
@@ -130,6 +137,7 @@ class NodeBuilder:
     def variable(self, name: str, attrs: dict[str, str], span: Span) -> Node:
         """A new variable node."""
         self.check_new(name, span, span)
+        self.budget.node(span)
         node = make_variable(name, attrs, span)
         self.nodes[name] = node
         return node
@@ -154,7 +162,7 @@ class NodeBuilder:
                 p.parse(value)
             except ValueError as e:
                 return Fault(f"operator '{name}' ({opdef.name}): attribute {key}="
-                             f"{literal(value)}: {e}", c.spans[key])
+                             f"{literal(value, _SHOWN)}: {e}", c.spans[key])
         return Fault(str(err), c.span)  # a required attribute is missing
 
     @staticmethod

@@ -69,7 +69,7 @@ MXNET_VERSION = 10901
 #: registry on purpose: only old files use them, and ``sym._Plus`` should not be API.
 MXNET_OP_ALIASES: Mapping[str, str] = {
     "_Plus": "elemwise_add", "_Mul": "elemwise_mul", "_PlusScalar": "_plus_scalar",
-    "_MulScalar": "_mul_scalar",
+    "_MulScalar": "_mul_scalar", "_RMinusScalar": "_rminus_scalar",
 }
 
 #: MXNet's hidden keys -> the spelling this framework uses (rule 3 of the module docstring).
@@ -116,6 +116,7 @@ MXNET_ONLY_ATTRS: Mapping[str, Mapping[str, tuple[Callable[[str], bool], str]]] 
                 "keep_highest": (_false, "False (deprecated)")},
     "_plus_scalar": {"is_int": (_any, "any")},
     "_mul_scalar": {"is_int": (_any, "any")},
+    "_rminus_scalar": {"is_int": (_any, "any")},
 }
 
 Row = Mapping[str, Any]

@@ -275,6 +275,11 @@ class Symbol:
     def __sub__(self, other: Symbol | float) -> Symbol:
         return self + (-other)
 
+    def __rsub__(self, other: float) -> Symbol:
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            return _call_op(get_op("_rminus_scalar"), (self,), {"scalar": float(other)})
+        raise SymbolError(f"cannot combine a Symbol with {type(other).__name__}")
+
     # -- serialisation --------------------------------------------------------------------------
     def tojson(self) -> str:
         """MXNet 1.x symbol JSON (``nodes``, ``arg_nodes``, ``node_row_ptr``, ``heads``).

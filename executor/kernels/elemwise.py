@@ -83,6 +83,10 @@ def mul_scalar(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
     torch.mul(ins[0], ctx.params["scalar"], out=outs[0])
 
 
+def rminus_scalar(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
+    aten.rsub.Scalar_out(ins[0], ctx.params["scalar"], out=outs[0])  # scalar - data
+
+
 def add_n(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
     y = outs[0]
     if len(ins) == 1:
@@ -105,6 +109,6 @@ KERNELS = {
     "Activation": activation, "_backward_Activation": activation_backward,
     "LeakyReLU": leaky_relu, "_backward_LeakyReLU": leaky_relu_backward,
     "elemwise_add": add, "elemwise_mul": mul, "_plus_scalar": plus_scalar,
-    "_mul_scalar": mul_scalar, "ElementWiseSum": add_n, "identity": copy, "BlockGrad": copy,
-    "zeros_like": zeros_like,
+    "_mul_scalar": mul_scalar, "_rminus_scalar": rminus_scalar, "ElementWiseSum": add_n,
+    "identity": copy, "BlockGrad": copy, "zeros_like": zeros_like,
 }

@@ -50,6 +50,11 @@ def _mul_scalar_grad(node: Node, ograds: list[Entry | None]) -> Sequence[Entry |
     return [out(backward_node("_mul_scalar", node, [head(ograds)]))]
 
 
+def _rminus_scalar_grad(node: Node, ograds: list[Entry | None]) -> Sequence[Entry | None]:
+    # y = s - x  ->  dx = -dy
+    return [out(backward_node("_mul_scalar", node, [head(ograds)], params={"scalar": -1.0}))]
+
+
 def _no_grad(node: Node, ograds: list[Entry | None]) -> Sequence[Entry | None]:
     # BlockGrad: y = x with the gradient stopped; zeros_like: y = 0.  dx = 0 (no contribution)
     return [None]
@@ -82,6 +87,8 @@ register(OpDef("_plus_scalar", "elemwise", ("data",), same_shape, _pass_through,
                params=_SCALAR, inplace=_inplace0, doc="data + scalar."))
 register(OpDef("_mul_scalar", "elemwise", ("data",), same_shape, _mul_scalar_grad,
                params=_SCALAR, inplace=_inplace0, doc="data * scalar."))
+register(OpDef("_rminus_scalar", "elemwise", ("data",), same_shape, _rminus_scalar_grad,
+               params=_SCALAR, inplace=_inplace0, doc="scalar - data."))
 register(OpDef("ElementWiseSum", "elemwise", (), same_shape, _pass_through,
                params=(Param("num_args", "int", 1, doc="number of inputs (set automatically)"),),
                variadic=True, inplace=_inplace0, doc="Sum of any number of same-shape inputs."),

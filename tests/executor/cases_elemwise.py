@@ -28,6 +28,8 @@ CASES = [
     Case("elemwise_mul-self", lambda: X * X, S, lambda x: x * x),
     Case("_plus_scalar", lambda: X + 2.5, S, lambda x: x + 2.5),
     Case("_mul_scalar", lambda: 3 * X, S, lambda x: 3 * x),
+    Case("_rminus_scalar", lambda: 1.5 - X, S, lambda x: 1.5 - x),
+    Case("_rminus_scalar-int", lambda: 1 - X * Y, S2, lambda x, y: 1 - x * y),
     Case("ElementWiseSum", lambda: sym.ElementWiseSum(X, Y, X * Y), S2,
          lambda x, y: x + y + x * y),
     Case("add_n-one", lambda: sym.add_n(X), S, lambda x: x.clone()),

@@ -135,6 +135,10 @@ KNOWN = [
     ("trailing_comma", "return a, ;", "trailing ',' before ';'", 11),
     ("trailing_comma", "a, = f(x);", "trailing ',' before '='", 4),
     ("trailing_comma", "def f(a,) { }", "trailing ',' before ')'", 9),
+    ("double_star", "x = f(**a);", "'**' does not unpack keyword arguments here; '*xs' unpacks "
+     "a tuple or list, and keywords are written name=value", 8),
+    ("double_star", "x = f(a, **b);", "'**' does not unpack keyword arguments here; '*xs' "
+     "unpacks a tuple or list, and keywords are written name=value", 11),
 ]
 
 
@@ -276,7 +280,7 @@ SEMANTIC = [
      1, 11, 7, "cannot apply '+' to string \"a\" and integer 1"),
     ('symbol_arithmetic', "input x; y = x / 2; output y;",
      1, 14, 5, "cannot apply '/' to symbol 'x' and integer 2 (symbols support a + b, a - b, a * "
-               "b and a number on either side of + and *)"),
+               "b and a number on either side of +, - and *)"),
     ('symbol_condition', "input x; if x { y = x; } output x;",
      1, 13, 1, "a condition cannot be a symbol (symbol 'x')"),
     ('output_needs_symbols', "input x; output 3;",
@@ -331,12 +335,11 @@ def test_at_most_twenty_errors_are_reported():
 
 
 def test_runaway_loops_stop_at_the_step_limit(monkeypatch):
-    import symbol.dsl_lower
-    monkeypatch.setattr(symbol.dsl_lower, "MAX_STEPS", 1000)
+    monkeypatch.setenv("SUBLINEAR_DSL_MAX_STEPS", "1000")
     assert report("xs = [[0 for i in range(100)] for j in range(100)];") == expect("""
-        net.sym:1:7: error: the file runs more than 1,000 loop iterations and calls; stopping
+        net.sym:1:7: error: the file runs more than 1,000 loop iterations and calls (limit SUBLINEAR_DSL_MAX_STEPS; set it higher to allow more)
             xs = [[0 for i in range(100)] for j in range(100)];
-                  ^~~~~~~~~~~~~~~~~~~~~~~""")
+                  ^~~~~~~~~~~~~~~~~~~~~~~""")  # noqa: E501
 
 
 def test_a_file_that_is_not_utf8(tmp_path):
@@ -415,13 +418,14 @@ def test_shape_error_points_back_to_the_dsl_line():
     with pytest.raises(ShapeError) as info:
         net.infer_shape()
     assert dsl.format_error(info.value) == expect("""
-        shape.sym:3:7: error: in operator 'fc1' (FullyConnected): input 'weight' has shape (5, 7), expected (10, 100)
+        shape.sym:3:7: error: in operator 'fc1' (FullyConnected): input 'weight' has shape (5, 7), expected (10, 100); variable 'w' was declared with that shape at shape.sym:2:5
             fc1 = FullyConnected(data, weight=w, num_hidden=10);
                   ^~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~""")  # noqa: E501
     assert error_records(info.value) == [{
         "file": "shape.sym", "line": 3, "col": 7, "end_line": 3, "end_col": 52,
         "message": "in operator 'fc1' (FullyConnected): input 'weight' has shape (5, 7), "
-                   "expected (10, 100)"}]
+                   "expected (10, 100); variable 'w' was declared with that shape at "
+                   "shape.sym:2:5"}]
 
 
 def test_format_error_of_other_errors():

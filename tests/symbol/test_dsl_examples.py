@@ -3,11 +3,14 @@
 The comparison is the MXNet JSON of both graphs (ops, names, every attribute string including
 ``mirror_stage``, inputs by index, outputs) plus the printed graph without source locations.
 The only difference allowed is the ``__shape__`` hint the DSL files declare for ``sublinear
-check``; the API examples take shapes at bind time.
+check``; the API examples take shapes at bind time. ``densenet.sym`` and ``gru.sym`` have no API
+twin: their structure (layer count, parameter count, inputs of the concatenations, shared
+weights, mirror marks) is checked directly.
 """
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -104,7 +107,85 @@ def test_inception_sym_concatenates_parallel_branches():
                        "block1_pool"]
 
 
-@pytest.mark.parametrize("name", ["mlp.sym", "resnet.sym", "lstm.sym", "inception.sym"])
+def ops_named(net: sym.Symbol, op: str) -> list[str]:
+    return [n.name for n in net.graph.nodes if n.op == op]
+
+
+def inputs_of(net: sym.Symbol, name: str) -> list[str]:
+    node = next(n for n in net.graph.nodes if n.name == name)
+    return [e.node.name for e in node.inputs]
+
+
+def parameter_count(net: sym.Symbol) -> int:
+    args, _, _ = net.infer_shape()
+    total = 0
+    for name, shape in zip(net.list_arguments(), args, strict=True):
+        if name.endswith(("_weight", "_bias", "_gamma", "_beta")):
+            total += math.prod(shape)
+    return total
+
+
+def test_densenet_sym_is_densenet_121():
+    net = load("densenet.sym")
+    assert net.infer_shape()[1] == [(32, 1000)]
+    assert parameter_count(net) == 7_978_856  # torchvision's densenet121, BN affine included
+    # 121 layers: 2 convolutions per dense layer, 3 transitions, the stem and the classifier
+    assert len(ops_named(net, "Convolution")) + len(ops_named(net, "FullyConnected")) == 121
+
+
+def test_densenet_sym_layers_read_the_concat_of_every_earlier_feature_map():
+    net = load("densenet.sym", blocks=(3, 2), image=(3, 64, 64), batch=2, num_classes=5)
+    assert inputs_of(net, "block1_layer1_bn1") == [
+        "pool0", "block1_layer1_bn1_gamma", "block1_layer1_bn1_beta",
+        "block1_layer1_bn1_moving_mean", "block1_layer1_bn1_moving_var"]
+    assert inputs_of(net, "block1_layer3_concat") == [
+        "pool0", "block1_layer1_2_conv", "block1_layer2_2_conv"]
+    assert inputs_of(net, "block1_concat") == [
+        "pool0", "block1_layer1_2_conv", "block1_layer2_2_conv", "block1_layer3_2_conv"]
+    assert inputs_of(net, "block2_concat") == [
+        "transition1_pool", "block2_layer1_2_conv", "block2_layer2_2_conv"]
+    shapes = dict(zip(net.list_outputs(), net.infer_shape()[1], strict=True))
+    assert shapes == {"softmax_output": (2, 5)}
+    internals = net.get_internals()
+    _, outs, _ = internals.infer_shape()
+    by_name = dict(zip(internals.list_outputs(), outs, strict=True))
+    # 64 stem filters + 3 * 32 -> 160 -> transition keeps half; 80 + 2 * 32 = 144
+    assert by_name["block1_concat_output"] == (2, 160, 16, 16)
+    assert by_name["transition1_pool_output"] == (2, 80, 8, 8)
+    assert by_name["block2_concat_output"] == (2, 144, 8, 8)
+    attrs = net.attr_dict()
+    assert [n for n, a in attrs.items() if a.get("mirror_stage") == "True"] == [
+        "pool0", "transition1_pool"]
+    assert attrs["block1_layer2_concat"]["__force_mirroring__"] == "True"
+    assert "__force_mirroring__" not in attrs["block1_layer2_2_conv"]
+
+
+def test_densenet_sym_cifar_densenet_bc_100():
+    net = load("densenet.sym", blocks=(16, 16, 16), growth=12, stem=24, image=(3, 32, 32),
+               num_classes=10, batch=4)
+    assert net.infer_shape()[1] == [(4, 10)]
+    assert len(ops_named(net, "Convolution")) + len(ops_named(net, "FullyConnected")) == 100
+    assert ops_named(net, "Pooling")[:2] == ["transition1_pool", "transition2_pool"]
+    assert 750_000 < parameter_count(net) < 850_000  # the paper: 0.8M
+
+
+def test_gru_sym_shares_one_set_of_weights_per_layer_and_marks_only_the_state():
+    net = load("gru.sym", steps=4, layers=2, hidden=8, input_size=3, num_label=5, batch=2)
+    weights = [a for a in net.list_arguments() if a.endswith(("_weight", "_bias"))]
+    assert weights == ["embed_weight",
+                       "l0_i2h_weight", "l0_i2h_bias", "l0_h2h_weight", "l0_h2h_bias",
+                       "l0_h2n_weight", "l0_h2n_bias",
+                       "l1_i2h_weight", "l1_i2h_bias", "l1_h2h_weight", "l1_h2h_bias",
+                       "l1_h2n_weight", "l1_h2n_bias", "cls_weight", "cls_bias"]
+    stages = {n: a["mirror_stage"] for n, a in net.attr_dict().items() if "mirror_stage" in a}
+    assert stages == {f"t{t}_l{i}_h": str(t) for t in range(4) for i in range(2)}
+    assert inputs_of(net, "t2_l1_keep") == ["t2_l1_z"]
+    assert [n.op for n in net.graph.nodes if n.name == "t2_l1_keep"] == ["_rminus_scalar"]
+    assert net.infer_shape()[1] == [(1,)] * 4
+
+
+@pytest.mark.parametrize("name", ["mlp.sym", "resnet.sym", "lstm.sym", "inception.sym",
+                                  "densenet.sym", "gru.sym"])
 def test_every_example_infers_all_shapes_from_its_declarations(name):
     args, outs, aux = load(name).infer_shape()
     assert args is not None and outs is not None and aux is not None

@@ -3,7 +3,7 @@
 Each case takes one of examples/*.sym, applies one mutation (delete, duplicate, swap or replace
 a token; insert random bytes) and loads it with small parameter values, then infers shapes. A
 user mistake must come back as DslError (or another SymbolError); any other exception -- a
-KeyError, a RecursionError, an AssertionError -- is a bug. 4 x 550 = 2200 cases.
+KeyError, a RecursionError, an AssertionError -- is a bug. 6 x 550 = 3300 cases.
 """
 from __future__ import annotations
 
@@ -25,12 +25,16 @@ SMALL = {  # keep every case fast: tiny loops and layers
                  "batch": 2},
     "inception.sym": {"blocks": ((2, 2, 2, 2, 2, 2),), "image_size": 8, "batch": 1,
                       "num_classes": 3},
+    "densenet.sym": {"blocks": (2, 2), "growth": 2, "stem": 4, "bn_size": 2, "image": (3, 8, 8),
+                     "batch": 1, "num_classes": 3},
+    "gru.sym": {"steps": 2, "layers": 2, "hidden": 4, "input_size": 3, "num_label": 5,
+                "batch": 2},
 }
 TEXTS = {name: (EXAMPLES / name).read_text() for name in SMALL}
 TOKENS = {name: [(t.start_pos, t.end_pos) for t in dsl._parser().lex(text)]
           for name, text in TEXTS.items()}
 # tests/test_layering.py re-runs tests/symbol with torch blocked to check imports; a small
-# sample is enough there (the full 2200 cases run in the normal session).
+# sample is enough there (the full 3300 cases run in the normal session).
 CASES = 40 if "torch" in sys.modules and sys.modules["torch"] is None else 550
 SETTINGS = settings(max_examples=CASES, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -90,6 +94,18 @@ def test_fuzz_lstm(text):
 @given(mutated("inception.sym"))
 def test_fuzz_inception(text):
     load_mutant("inception.sym", text)
+
+
+@SETTINGS
+@given(mutated("densenet.sym"))
+def test_fuzz_densenet(text):
+    load_mutant("densenet.sym", text)
+
+
+@SETTINGS
+@given(mutated("gru.sym"))
+def test_fuzz_gru(text):
+    load_mutant("gru.sym", text)
 
 
 def test_unmutated_examples_load_with_the_small_parameters():

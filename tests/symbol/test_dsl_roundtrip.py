@@ -28,7 +28,8 @@ def round_trip(s: sym.Symbol) -> sym.Symbol:
 
 @pytest.mark.parametrize("name, params", [
     ("mlp.sym", {}), ("resnet.sym", {"units": (2, 3, 1, 1)}), ("lstm.sym", {"steps": 4}),
-    ("inception.sym", {}),
+    ("inception.sym", {}), ("densenet.sym", {"blocks": (3, 2)}),
+    ("gru.sym", {"steps": 3, "layers": 2}),
 ])
 def test_examples_round_trip(name, params):
     s = sym.load(str(EXAMPLES / name), params=params)

@@ -186,6 +186,8 @@ def test_binary_op_aliases(alias, canonical):
     ("_copy", "identity", {}), ("Flatten", "Flatten", {}), ("flatten", "Flatten", {}),
     ("_PlusScalar", "_plus_scalar", {"scalar": "1"}),
     ("_MulScalar", "_mul_scalar", {"scalar": "2", "is_int": "True"}),
+    ("_RMinusScalar", "_rminus_scalar", {"scalar": "1"}),
+    ("_rminus_scalar", "_rminus_scalar", {"scalar": "1", "is_int": "False"}),
     ("BlockGrad", "BlockGrad", {}), ("stop_gradient", "BlockGrad", {})])
 def test_unary_op_aliases(alias, canonical, attrs):
     net = sym.load_json(doc([var("a"), op(alias, "y", [0], **attrs)], [[1, 0, 0]]))
