@@ -1,17 +1,21 @@
 """``simple_bind`` and ``bind``: turn a Symbol plus shapes or arrays into an Executor."""
 from __future__ import annotations
 
+import difflib
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import torch
 
-from symbol import Symbol
+from symbol import Symbol, SymbolError
+from symbol.infer_shape import check_input_types, infer_type
 
 from optim.flags import read_flags
 from optim.pipeline import resolve_strategy
 from optim.search import plan_training
 
-from .executor import GRAD_REQS, Executor, ExecutorError, torch_dtype
+from .executor import (GRAD_REQS, SUPPORTED_DTYPES, Executor, ExecutorError, dtype_name,
+                       kind_of, torch_dtype)
 
 __all__ = ["simple_bind", "bind", "resolve_device"]
 
@@ -60,7 +64,9 @@ def simple_bind(symbol: Symbol, ctx: Any = "cpu", grad_req: Any = "write",
         symbol: the network.
         ctx: device (see :func:`resolve_device`).
         grad_req: ``'write'``, ``'add'``, ``'null'``, or a per-argument dict/list.
-        type_dict: argument name -> dtype name; ``dtype`` sets the default (``'float32'``).
+        type_dict: argument name -> dtype (a name such as ``'float16'``, a numpy or torch
+            dtype); ``dtype`` sets the default (``'float32'``). The inputs of one operator
+            must have one dtype (the labels of loss ops may differ), a floating one.
         strategy: memory strategy ``none``/``inplace``/``sharing`` (default: from the
             environment, MXNet's names; ``sharing`` when unset).
         mirror: recompute strategy ``none``/``drop-cheap``/``drop-cheap-keep-bn``/
@@ -71,9 +77,11 @@ def simple_bind(symbol: Symbol, ctx: Any = "cpu", grad_req: Any = "write",
         **shapes: input shapes by name (``data=(32, 3, 224, 224)``).
 
     Raises:
-        ShapeError: inconsistent shapes. ExecutorError: a shape that cannot be inferred.
-        FlagError, MirrorError: a bad setting or an impossible budget, before anything is
-            allocated.
+        ShapeError: inconsistent shapes. SymbolError: a shape that is not a tuple of positive
+            integers. ExecutorError: a shape that cannot be inferred, an unknown dtype or
+            type_dict name, operator inputs of different dtypes.
+        FlagError, MirrorError: a bad setting or an impossible budget.
+        All before anything is allocated.
     """
     flags = read_flags()
     resolve_strategy(strategy, flags)
@@ -84,17 +92,19 @@ def simple_bind(symbol: Symbol, ctx: Any = "cpu", grad_req: Any = "write",
     if missing:
         raise ExecutorError(f"simple_bind: cannot infer the shape of {', '.join(missing)}; "
                             "give it as a keyword argument, e.g. data=(32, 100)")
-    default = dtype or "float32"
-    types = dict(type_dict or {})
+    default = _dtype_arg(dtype or "float32", "simple_bind: dtype")
+    types = _type_dict(type_dict, args + aux)
+    dtypes = {n: types.get(n, default) for n in args + aux}
+    _check_dtypes(symbol, dtypes, "simple_bind", "give every argument the same dtype: "
+                  "simple_bind(..., dtype=...) sets all of them, type_dict=... single ones")
     reqs = _grad_reqs(grad_req, args)
     known = dict(zip(args + aux, arg_shapes + aux_shapes))
     planned = plan_training(symbol.graph, known, grad_req=reqs, aux=aux, strategy=strategy,
                             mirror=mirror, budget=budget, flags=flags, default_dtype=default,
-                            dtypes={n: types.get(n, default) for n in args + aux})
+                            dtypes=dtypes)
 
     def alloc(name: str, shape: tuple[int, ...], fill: float = 0.0) -> torch.Tensor:
-        return torch.full(shape, fill, dtype=torch_dtype(types.get(name, default)),
-                          device=device)
+        return torch.full(shape, fill, dtype=torch_dtype(dtypes[name]), device=device)
 
     arg_dict = {n: alloc(n, s) for n, s in zip(args, arg_shapes, strict=True)}
     grad_dict = {n: alloc(n, arg_dict[n].shape) for n in args if reqs[n] != "null"}
@@ -104,6 +114,72 @@ def simple_bind(symbol: Symbol, ctx: Any = "cpu", grad_req: Any = "write",
                     planned=planned)
 
 
+def _dtype_arg(value: Any, what: str) -> str:
+    """The dtype name of ``value`` (a name, a numpy or torch dtype), or ExecutorError."""
+    name = value if isinstance(value, str) else None
+    if isinstance(value, torch.dtype):
+        name = str(value).replace("torch.", "")
+    elif value is not None:  # np.dtype(None) would be float64
+        try:
+            name = np.dtype(value).name
+        except TypeError:
+            pass
+    if name is None:
+        raise ExecutorError(f"{what}: {value!r} is not a dtype")
+    try:
+        torch_dtype(name)
+    except ExecutorError as e:
+        raise ExecutorError(f"{what}: {e}") from None
+    return name
+
+
+def _type_dict(type_dict: Mapping[str, Any] | None, names: Sequence[str]) -> dict[str, str]:
+    """``type_dict`` checked: known argument names, supported dtypes (as names)."""
+    if type_dict is None:
+        return {}
+    if not isinstance(type_dict, Mapping):
+        raise ExecutorError(f"simple_bind: type_dict must be a dict name -> dtype, got "
+                            f"{kind_of(type_dict)}")
+    for k in type_dict:
+        if k not in names:
+            hint = difflib.get_close_matches(str(k), names, n=1)
+            raise ExecutorError(f"simple_bind: type_dict: '{k}' is not an argument or auxiliary "
+                                "state" + (f"; did you mean '{hint[0]}'?" if hint else ""))
+    return {k: _dtype_arg(v, f"simple_bind: type_dict['{k}']") for k, v in type_dict.items()}
+
+
+def _check_dtypes(symbol: Symbol, dtypes: Mapping[str, str], who: str, hint: str) -> None:
+    """Operator inputs of different or non-float dtypes -> ExecutorError, before allocating."""
+    try:
+        check_input_types(symbol.graph, infer_type(symbol.graph, dtypes), hint=hint)
+    except SymbolError as e:
+        raise ExecutorError(f"{who}: {e}") from None
+
+
+def _array(what: str, name: str, value: Any) -> torch.Tensor:
+    """A caller-given array for ``bind``: a torch tensor, or a numeric numpy array (shared)."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        try:
+            value = torch.from_numpy(value)
+        except (TypeError, ValueError):
+            raise ExecutorError(f"bind: {what}['{name}']: torch cannot share a numpy array of "
+                                f"dtype {value.dtype} with these strides; pass "
+                                "np.ascontiguousarray(x) or a torch tensor") from None
+    if not isinstance(value, torch.Tensor):
+        got = kind_of(value)
+        if isinstance(value, np.ndarray):
+            got += f" of dtype {value.dtype}"
+        raise ExecutorError(f"bind: {what}['{name}'] must be a torch tensor or a numeric numpy "
+                            f"array, got {got}")
+    try:
+        dtype_name(value.dtype)
+    except ExecutorError:
+        raise ExecutorError(f"bind: {what}['{name}'] has dtype "
+                            f"{str(value.dtype).replace('torch.', '')}, which the executor does "
+                            f"not run (supported: {', '.join(SUPPORTED_DTYPES)})") from None
+    return value
+
+
 def _named(what: str, arrays: Any, names: Sequence[str]) -> dict[str, torch.Tensor]:
     if arrays is None:
         return {}
@@ -111,12 +187,24 @@ def _named(what: str, arrays: Any, names: Sequence[str]) -> dict[str, torch.Tens
         unknown = set(arrays) - set(names)
         if unknown:
             raise ExecutorError(f"bind: {what} names unknown inputs: {', '.join(sorted(unknown))}")
-        return {k: torch.as_tensor(v) for k, v in arrays.items()}
-    arrays = list(arrays)
+        return {k: _array(what, k, v) for k, v in arrays.items()}
+    if not isinstance(arrays, (list, tuple)):
+        raise ExecutorError(f"bind: {what} must be a dict name -> array or a list of arrays in "
+                            f"the order {', '.join(names)}; got {kind_of(arrays)}")
     if len(arrays) != len(names):
         raise ExecutorError(f"bind: {len(arrays)} {what} for {len(names)} names "
                             f"({', '.join(names)})")
-    return {k: torch.as_tensor(v) for k, v in zip(names, arrays)}
+    return {k: _array(what, k, v) for k, v in zip(names, arrays)}
+
+
+def _check_grads(grads: Mapping[str, torch.Tensor], args: Mapping[str, torch.Tensor]) -> None:
+    """Gradient arrays must match their argument's shape, dtype and device."""
+    for k, g in grads.items():
+        a = args[k]
+        if g.shape != a.shape or g.dtype != a.dtype or g.device != a.device:
+            raise ExecutorError(f"bind: args_grad['{k}'] must match its argument: shape "
+                                f"{tuple(a.shape)}, {dtype_name(a.dtype)} on {a.device}; got "
+                                f"shape {tuple(g.shape)}, {dtype_name(g.dtype)} on {g.device}")
 
 
 def bind(symbol: Symbol, ctx: Any = "cpu", args: Any = None, args_grad: Any = None,
@@ -124,8 +212,15 @@ def bind(symbol: Symbol, ctx: Any = "cpu", args: Any = None, args_grad: Any = No
          mirror: str | None = None, budget: str | int | None = None) -> Executor:
     """Bind to caller-given tensors (dicts by name, or lists in ``list_arguments`` order).
 
-    Gradient tensors missing from ``args_grad`` are allocated for arguments whose grad_req is
-    not null. ``strategy``, ``mirror`` and ``budget`` as in :func:`simple_bind`.
+    Arrays are torch tensors on the executor's device, or numeric numpy arrays (shared, CPU
+    only). Gradient tensors missing from ``args_grad`` are allocated for arguments whose
+    grad_req is not null; given ones must match their argument's shape, dtype and device.
+    ``strategy``, ``mirror`` and ``budget`` as in :func:`simple_bind`.
+
+    Raises:
+        ExecutorError: a missing or unknown name, an array that is not a tensor or of an
+            unsupported dtype, on another device, operator inputs of different dtypes.
+        ShapeError: inconsistent shapes. All before the executor allocates anything.
     """
     flags = read_flags()
     resolve_strategy(strategy, flags)
@@ -143,9 +238,12 @@ def bind(symbol: Symbol, ctx: Any = "cpu", args: Any = None, args_grad: Any = No
         for k, v in d.items():
             if v.device != device:
                 raise ExecutorError(f"bind: '{k}' is on {v.device}, the executor on {device}")
+    _check_dtypes(symbol, {k: dtype_name(v.dtype) for k, v in {**arg_dict, **aux_dict}.items()},
+                  "bind", "convert the arrays to one dtype")
     reqs = _grad_reqs(grad_req, names)
     grad_dict = {k: v for k, v in _named("args_grad", args_grad, names).items()
                  if reqs[k] != "null"}
+    _check_grads(grad_dict, arg_dict)
     for n in names:
         if reqs[n] != "null" and n not in grad_dict:
             grad_dict[n] = torch.zeros_like(arg_dict[n])

@@ -20,41 +20,20 @@ from optim.memory import MemoryPlan
 from optim.mirror import MirrorPlan
 from optim.pipeline import NetworkPlan, owned_gradients
 from optim.search import plan_training
-from symbol import Symbol, SymbolError
+from symbol import Symbol
 from symbol.gradient import MIRROR_OF, JointGraph
 from symbol.graph import Entry, Node, topo_sort
 
+from .arrays import (SUPPORTED_DTYPES, ExecutorError, check_labels, dtype_name, kind_of,
+                     label_rules, source, torch_dtype)
 from .cuda_graph import CudaGraphs, random_nodes
 from .kernels import KERNELS, Kernel, KernelContext
 
-__all__ = ["Executor", "ExecutorError", "GRAD_REQS"]
+__all__ = ["Executor", "ExecutorError", "GRAD_REQS", "SUPPORTED_DTYPES", "kind_of",
+           "torch_dtype", "dtype_name"]
 
 log = logging.getLogger(__name__)
 GRAD_REQS = ("write", "add", "null")
-_TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
-                 "bfloat16": torch.bfloat16, "int64": torch.int64, "int32": torch.int32,
-                 "bool": torch.bool, "uint8": torch.uint8}
-
-
-class ExecutorError(SymbolError):
-    """Binding or running failed because of what the caller gave (shapes, names, order)."""
-
-
-def torch_dtype(name: str) -> torch.dtype:
-    """The torch dtype for a dtype name (``'float32'``)."""
-    try:
-        return _TORCH_DTYPES[name]
-    except KeyError:
-        raise ExecutorError(f"unsupported dtype '{name}' (supported: "
-                            f"{', '.join(_TORCH_DTYPES)})") from None
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    """The dtype name of a torch dtype."""
-    for k, v in _TORCH_DTYPES.items():
-        if v == dtype:
-            return k
-    raise ExecutorError(f"unsupported dtype {dtype}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,6 +89,7 @@ class Executor:
                                       "seed": int(torch.randint(0, 2**31 - 1, ()).item())}
         self.kernel_calls: Counter[str] = Counter()
         self.recompute_calls: Counter[str] = Counter()
+        self._labels = label_rules(self.joint, self.shapes)
         self._buffers = self._bind_external()
         self._realise(self.plan)
         self._forward_steps, self._backward_steps = self._compile()
@@ -185,20 +165,42 @@ class Executor:
                 again[s.origin] += 1
 
     def forward(self, is_train: bool = False, **inputs: Any) -> list[torch.Tensor]:
-        """Run the forward part; ``inputs`` are copied into ``arg_dict`` first.
+        """Run the forward part; ``inputs`` are checked, then copied into ``arg_dict``.
+
+        Inputs are passed by name only: ``forward(is_train=True, data=x, softmax_label=y)``.
+        Each value must have the argument's shape and be a torch tensor (on any device), a
+        numpy array, a nested list or a number. It is cast to the argument's dtype: a float
+        or integer array into a float argument (numpy float64 into float32, as MXNet does), an
+        integer array into an integer argument; a float array into an integer argument is
+        refused (it would be truncated), except for a label, whose values are checked.
+
+        Labels of ``SoftmaxOutput`` and ``softmax_cross_entropy`` must be whole numbers in
+        ``[0, classes)`` (or ``ignore_label`` with ``use_ignore``); float labels holding whole
+        numbers are fine (MXNet passes labels as floats). Host data (numpy, lists, CPU tensors)
+        is checked on the host before the copy, a min/max over a batch-sized vector; a tensor
+        on another device (CUDA) is checked only when the executor was bound with ``DEBUG>=1``,
+        since the check waits for the device. Values written into ``arg_dict`` directly are
+        not checked.
 
         Args:
-            is_train: training mode (batch statistics, dropout, moving-average updates).
-            **inputs: argument name -> array (torch tensor or numpy).
+            is_train: training mode (batch statistics, dropout, moving-average updates); a
+                bool (or 0 / 1).
+            **inputs: argument name -> array.
 
         Returns:
             ``self.outputs``.
+
+        Raises:
+            ExecutorError: ``is_train`` is not a bool (an array passed positionally), an
+                unknown name, a value that is not a numeric array of the argument's shape, a
+                float array for an integer argument, a label out of range; nothing is run.
         """
-        for name, value in inputs.items():
-            if name not in self.arg_dict:
-                raise ExecutorError(f"forward: '{name}' is not an argument (arguments: "
-                                    f"{', '.join(self.arg_dict)})")
-            _assign(self.arg_dict[name], value, name)
+        if not (isinstance(is_train, (bool, np.bool_))
+                or isinstance(is_train, int) and is_train in (0, 1)):
+            raise ExecutorError(self._is_train_message(is_train))
+        with torch.no_grad():
+            for name, value in inputs.items():
+                self._assign_input(name, value)
         self.state["is_train"] = bool(is_train)
         if is_train:
             self.state["step"] += 1
@@ -215,12 +217,36 @@ class Executor:
         self._trained_forward = bool(is_train)
         return self.outputs
 
+    def _assign_input(self, name: str, value: Any) -> None:
+        """Check ``value`` (see :meth:`forward`) and copy it into ``arg_dict[name]``."""
+        dst = self.arg_dict.get(name)
+        if dst is None:
+            raise ExecutorError(f"forward: '{name}' is not an argument (arguments: "
+                                f"{', '.join(self.arg_dict)})")
+        rules = self._labels.get(name)
+        src = source(value, dst, f"forward: input '{name}'", label=rules is not None)
+        if rules is not None and (src.device.type == "cpu" or self.flags.debug):
+            check_labels(src, rules, name)
+        dst.copy_(src)
+
+    def _is_train_message(self, got: Any) -> str:
+        first = next(iter(self.arg_dict), "data")
+        arrays = (torch.Tensor, np.ndarray, list, tuple)
+        said = kind_of(got) if isinstance(got, arrays) else repr(got)[:60]
+        return (f"forward: is_train must be True or False, got {said}; inputs are passed by "
+                f"name, e.g. forward(is_train=True, {first}=x)")
+
     def backward(self, out_grads: Any = None) -> None:
         """Run the backward part and fill ``grad_dict`` according to ``grad_req``.
 
         Args:
-            out_grads: head gradients, one per output (a tensor for a single output); loss
-                outputs ignore theirs. Default: ones.
+            out_grads: head gradients: a list with one array (or None: ones) per output, or
+                an array for a single output; loss outputs ignore theirs. Default: ones. Each
+                is checked and cast as the inputs of :meth:`forward` are.
+
+        Raises:
+            ExecutorError: no preceding ``forward(is_train=True)``; out_grads of the wrong
+                type, count or shape.
         """
         self._backward(out_grads, None)
 
@@ -316,22 +342,31 @@ class Executor:
         return spent
 
     def _set_head_grads(self, out_grads: Any) -> None:
+        n = len(self.outputs)
         if out_grads is None:
-            grads: list[Any] = [None] * len(self.outputs)
+            grads: list[Any] = [None] * n
         elif isinstance(out_grads, (torch.Tensor, np.ndarray)):
             grads = [out_grads]
-        else:
+        elif isinstance(out_grads, (list, tuple)):
             grads = list(out_grads)
-        if len(grads) != len(self.outputs):
-            raise ExecutorError(f"backward: {len(grads)} out_grads for {len(self.outputs)} "
-                                "outputs")
-        for name, g in zip(self.joint.head_grads, grads, strict=True):
-            if name not in self._head_grads:
-                continue
-            if g is None:
-                self._head_grads[name].fill_(1)
-            else:
-                _assign(self._head_grads[name], g, name)
+        else:
+            raise ExecutorError(f"backward: out_grads must be a list with one array (or None) "
+                                f"per output, or an array for a single output; got "
+                                f"{kind_of(out_grads)}")
+        if len(grads) != n:
+            raise ExecutorError(f"backward: {len(grads)} out_grads for {n} outputs "
+                                f"({', '.join(self.symbol.list_outputs())})")
+        names = self.symbol.list_outputs()
+        with torch.no_grad():
+            for i, (head, g) in enumerate(zip(self.joint.head_grads, grads, strict=True)):
+                if g is None:
+                    if head in self._head_grads:
+                        self._head_grads[head].fill_(1)
+                    continue
+                what = f"backward: out_grads[{i}] (the gradient of output '{names[i]}')"
+                src = source(g, self.outputs[i], what)
+                if head in self._head_grads:
+                    self._head_grads[head].copy_(src)
 
     # -- reporting ------------------------------------------------------------------------------
     def debug_str(self) -> str:
@@ -354,11 +389,3 @@ def _float_dtype(arrays: Mapping[str, torch.Tensor]) -> torch.dtype:
         if t.is_floating_point():
             return t.dtype
     return torch.float32
-
-
-def _assign(dst: torch.Tensor, value: Any, name: str) -> None:
-    src = torch.as_tensor(value)
-    if tuple(src.shape) != tuple(dst.shape):
-        raise ExecutorError(f"'{name}' has shape {tuple(dst.shape)}, got an array of shape "
-                            f"{tuple(src.shape)}")
-    dst.copy_(src)

@@ -7,13 +7,13 @@ floats (MXNet); converting them to an index tensor is operator workspace.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 
 from .context import KernelContext, copy_into
 
-__all__ = ["KERNELS"]
+__all__ = ["KERNELS", "LABEL_CLASSES"]
 
 aten = torch.ops.aten
 T = torch.Tensor
@@ -26,6 +26,26 @@ def _class_view(params: Mapping[str, Any], t: T) -> T:
     if params["preserve_shape"]:
         return t.view(-1, t.shape[-1], 1)
     return t.view(t.shape[0], -1, 1)
+
+
+def _softmax_classes(params: Mapping[str, Any], data: tuple[int, ...]) -> int:
+    """The size of the class axis of :func:`_class_view` for data of shape ``data``."""
+    if params["multi_output"]:
+        return data[1]
+    if params["preserve_shape"]:
+        return data[-1]
+    n = 1
+    for d in data[1:]:
+        n *= d
+    return n
+
+
+#: Ops whose input 1 (``label``) holds class indices: op -> (params, data shape) -> number of
+#: classes. A label outside [0, classes) would index out of range in these kernels.
+LABEL_CLASSES: dict[str, Callable[[Mapping[str, Any], tuple[int, ...]], int]] = {
+    "SoftmaxOutput": _softmax_classes,
+    "softmax_cross_entropy": lambda params, data: data[1],
+}
 
 
 def _add_at_label(g: T, label: T, value: float) -> None:

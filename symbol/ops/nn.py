@@ -94,6 +94,8 @@ def _fc_shape(params: Params, ins: ShapeList) -> tuple[ShapeList, ShapeList]:
         raise ShapeError(f"num_hidden must be positive, got {hidden}")
     if data is None:
         return list(ins), [None]
+    if not data:
+        raise ShapeError("input 'data' has shape (), expected at least one dimension (the batch)")
     if params["flatten"]:
         features, oshape = numel(data[1:]), (data[0], hidden)
     else:

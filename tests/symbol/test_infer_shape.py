@@ -90,4 +90,74 @@ def test_shape_error_carries_dsl_location():
     with pytest.raises(ShapeError) as e:
         infer_shape(Graph.from_outputs([Entry(n, 0)]), {"a": (2,), "b": (3,)})
     assert str(e.value).startswith("net.sym:7:9: error: in operator 'add1' (elemwise_add)")
-    assert e.value.span.line == 7 and e.value.node == "add1"
+    assert e.value.span is not None and e.value.span.line == 7 and e.value.node == "add1"
+
+
+def test_numpy_integer_sizes_are_accepted():
+    import numpy as np
+    assert sym.Activation(X, act_type="relu").infer_shape(x=(np.int64(2), 3))[1] == [(2, 3)]
+    with pytest.raises(SymbolError, match=r"shape of 'x' must be a tuple of integers, got "
+                                          r"\(2\.5, 3\)"):
+        sym.Activation(X, act_type="relu").infer_shape(x=(2.5, 3))
+
+
+def _mlp():
+    h = sym.FullyConnected(X, num_hidden=4, name="fc1")
+    return sym.SoftmaxOutput(sym.FullyConnected(h, num_hidden=3, name="fc2"), name="sm")
+
+
+def test_operator_inputs_of_different_dtypes_are_reported():
+    from symbol.infer_shape import check_input_types, infer_type
+    net = _mlp()
+    types = infer_type(net.graph, {"x": "float16"})
+    with pytest.raises(SymbolError) as info:
+        check_input_types(net.graph, types, hint="use one dtype")
+    assert str(info.value) == (
+        "operator 'fc1' (FullyConnected): input 'data' (variable 'x') is float16 but input "
+        "'weight' (variable 'fc1_weight') is float32; use one dtype (labels of loss ops may "
+        "differ)")
+
+
+def test_labels_may_have_another_dtype_and_one_float_dtype_passes():
+    from symbol.infer_shape import check_input_types, infer_type
+    net = _mlp()
+    for known in ({"sm_label": "int64"}, {"sm_label": "int32"}):
+        check_input_types(net.graph, infer_type(net.graph, known))
+    check_input_types(net.graph, infer_type(net.graph, {}, default="bfloat16"))
+
+
+def test_integer_inputs_other_than_labels_are_reported():
+    from symbol.infer_shape import check_input_types, infer_type
+    net = _mlp()
+    with pytest.raises(SymbolError, match=r"operator 'fc1' \(FullyConnected\): input 'data' "
+                                          r"\(variable 'x'\) is int32; operators compute in"):
+        check_input_types(net.graph, infer_type(net.graph, {}, default="int32"))
+
+
+_REQUIRED = {"num_hidden": 4, "num_filter": 2, "kernel": (1, 1), "act_type": "relu",
+             "scalar": 1.0, "shape": (3,), "num_outputs": 1, "pool_type": "max", "p": 0.5}
+
+
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3), (2, 3, 4), (1, 3, 4, 4), (1, 1, 1, 1, 1)])
+def test_every_shape_rule_refuses_a_bad_rank_with_a_shape_error(shape):
+    # a rule indexing a dimension the input lacks must say so, not raise IndexError
+    import inspect
+
+    from symbol.registry import OPS, Param
+    required = inspect.signature(Param).parameters["default"].default
+    tried = 0
+    for name, op in OPS.items():
+        make = getattr(sym, name, None)
+        if op.is_backward or make is None:
+            continue
+        names = {p.name for p in op.params}
+        for extra in ({}, {"flatten": False}, {"global_pool": True}, {"axis": -1}):
+            kw = {p.name: _REQUIRED.get(p.name, 1) for p in op.params if p.default is required}
+            kw.update({k: v for k, v in extra.items() if k in names})
+            x = sym.Variable("x", shape=shape)
+            try:
+                (make(x, x, **kw) if op.variadic else make(x, **kw)).infer_shape_partial()
+            except SymbolError:
+                pass
+            tried += 1
+    assert tried > 50
