@@ -10,7 +10,9 @@ import torch
 
 import symbol as sym
 
-from .bind import resolve_device
+from .binding import resolve_device
+from .errors import RunError
+from .executor import ExecutorError
 from .initializer import initialize
 from .optimizer import SGD
 
@@ -41,9 +43,19 @@ def make_data(n: int, dim: int, classes: int, seed: int) -> tuple[np.ndarray, np
 
 def run_demo(*, steps: int = 300, batch: int = 64, ctx: str = "auto", lr: float = 0.02,
              seed: int = 0, every: int = 25, as_json: bool = False, out: Any = None) -> dict:
-    """Train and report; returns ``{"device", "losses", "accuracy", "seconds"}``."""
+    """Train and report; returns ``{"device", "steps", "first_loss", "final_loss", "seconds"}``.
+
+    Raises:
+        ExecutorError: a bad ``steps``, ``batch``, ``lr`` or device. RunError: the loss became
+            NaN or infinite (too large a learning rate).
+    """
     import sys
     out = out or sys.stdout
+    for name, value in (("steps", steps), ("batch", batch), ("every", every)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ExecutorError(f"demo: {name} must be a positive integer, got {value!r}")
+    if not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
+        raise ExecutorError(f"demo: lr must be a positive number, got {lr!r}")
     torch.manual_seed(seed)
     dim, classes = 20, 10
     x, y = make_data(4096, dim, classes, seed)
@@ -70,6 +82,9 @@ def run_demo(*, steps: int = 300, batch: int = 64, ctx: str = "auto", lr: float 
         opt.update(exe)
         picked = prob.gather(1, label.to(device).long()[:, None]).clamp_min(1e-12)
         losses.append(float(-picked.log().mean()))
+        if not np.isfinite(losses[-1]):
+            raise RunError(f"training diverged at step {step}: the loss is {losses[-1]}; "
+                           "try a smaller --lr")
         if not as_json and (step % every == 0 or step == 1):
             acc = float((prob.argmax(1).cpu() == label.long()).float().mean())
             print(f"{step:>6} {losses[-1]:>8.4f} {acc:>9.3f}", file=out)

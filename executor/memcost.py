@@ -22,7 +22,7 @@ Networks: ``resnet`` is ``examples/resnet.py`` (pre-activation bottleneck, ReLU,
 rounded; the standard depths keep their published lists, others the released 200-layer
 example's proportions: 3 units in the first and last stage, the rest split 2:3 between stages 2
 and 3), and every table lists the units used. ``lstm`` is ``examples/lstm.py`` (4 layers x
-1024, batch 64, 50-d inputs, 5000 labels). Both are read from this checkout by path (see
+1024, batch 64, 50-d inputs, 5000 labels); both are installed with the package (see
 :func:`example`). A FILE is a network in the sublinear language whose ``param`` named by
 ``--sweep-param`` takes each size (a ``units`` parameter takes the depth's unit list).
 
@@ -33,18 +33,16 @@ allocated, the time per batch and its forward / recompute / backward breakdown.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import platform
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterator, Mapping, Sequence, TextIO
+from typing import Any, Callable, Mapping, Sequence, TextIO
 
 import numpy as np
 
@@ -53,7 +51,9 @@ from optim.pipeline import default_grad_req
 from optim.search import plan_training
 from symbol import Symbol, SymbolError
 
-from .plan_cli import EXAMPLES
+from .cliargs import non_negative_int, positive_int
+from .nets import example_module, load_net, resolve_net
+from .progress import progress_bar
 
 __all__ = ["STRATEGIES", "PAPER_FILE", "Workload", "Built", "Point", "Report", "paper_figures",
            "example", "paper_value", "plan_point", "run_sweep", "add_memcost_parser",
@@ -152,30 +152,20 @@ class Workload:
         return self._build_file(size)
 
     def _build_file(self, size: int) -> Built:
-        import symbol as sym
         assert self.sweep_param is not None
         params = dict(self.params)
         units = _units(size) if self.sweep_param == "units" else None
         params[self.sweep_param] = units or size
-        net = sym.load(self.net, params=params)
+        net, _ = load_net(self.net, params)
         declared = [v.name for v in net.graph.inputs if "__shape__" in v.attrs]
         info: dict[str, Any] = ({"layers": 3 * sum(units) + 2, "units": list(units)} if units
                                 else {self.sweep_param: size})
         return Built(net, {}, declared, info)
 
 
-@lru_cache(maxsize=None)
 def example(name: str) -> ModuleType:
-    """``examples/<name>.py`` of this checkout, loaded by path as ``sublinear plan`` reads
-    ``examples/<name>.sym``: ``examples`` is not an installed package (and not a layer the
-    executor may import)."""
-    path = EXAMPLES / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"_sublinear_example_{name}", path)
-    if spec is None or spec.loader is None or not path.is_file():
-        raise SymbolError(f"the example network {path} is missing")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The Python builder ``examples/<name>.py`` (installed as ``sublinear_examples``)."""
+    return example_module(name)
 
 
 def _units(depth: int) -> tuple[int, int, int, int]:
@@ -375,7 +365,8 @@ def run_sweep(workload: Workload, sizes: Sequence[int], strategies: Sequence[str
                     dict(options or {}), complete=False)
     t0 = time.perf_counter()
     paper = workload.paper_series()
-    with _progress(len(sizes) * len(strategies), workload.net, progress) as bar:
+    with progress_bar(f"memcost {Path(workload.net).stem}", total=len(sizes) * len(strategies),
+                      quiet=not progress, delay=0, leave=True) as bar:
         for size in sizes:
             built = workload.build(size)
             for strategy in strategies:
@@ -395,37 +386,6 @@ def run_sweep(workload: Workload, sizes: Sequence[int], strategies: Sequence[str
     return report
 
 
-class _NoBar:
-    """What the sweep needs of a tqdm bar, doing nothing."""
-
-    def set_postfix_str(self, text: str) -> None:
-        pass
-
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-@contextmanager
-def _progress(total: int, name: str, enabled: bool) -> Iterator[Any]:
-    """A tqdm bar on stderr over the sweep's points (a silent stand-in when off)."""
-    bar: Any = _NoBar()
-    if enabled:
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            log.info("tqdm is not installed: no progress bar")
-        else:
-            bar = tqdm(total=total, desc=f"memcost {Path(name).stem}", unit="plan",
-                       file=sys.stderr)
-    try:
-        yield bar
-    finally:
-        bar.close()
-
-
 def _cpu_name() -> str | None:
     try:
         with open("/proc/cpuinfo") as f:
@@ -436,12 +396,16 @@ def _cpu_name() -> str | None:
 
 
 def _device_info() -> dict[str, Any]:
+    """The machine planned on; torch's version from its metadata (planning never imports it)."""
     import os
-
-    import torch
+    from importlib import metadata
+    try:
+        torch_version: str | None = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch_version = None
     return {"platform": platform.platform(), "processor": _cpu_name(),
             "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "torch": torch.__version__}
+            "torch": torch_version}
 
 
 # -- the command --------------------------------------------------------------------------------
@@ -463,16 +427,17 @@ def add_memcost_parser(sub: Any) -> None:
         description="Plan every size of the paper's sweeps under every strategy and print the "
         "planned activations + intermediate gradients beside the paper's values (Chen et al. "
         "2016, Figs. 5-7); with --measure, run real training steps on a CUDA device.")
-    p.add_argument("--net", default=_OPTION_DEFAULTS["net"], metavar="resnet|lstm|FILE",
-                   help="resnet, lstm, or a network file in the sublinear language")
+    p.add_argument("--net", default=_OPTION_DEFAULTS["net"], metavar="resnet|lstm|NET",
+                   help="resnet or lstm (the paper's networks), or a network file in the "
+                   "sublinear language or the name of another example (with --sweep-param)")
     p.add_argument("--sweep", metavar="N,N,..", help="sizes: ResNet depths, LSTM steps or "
                    "values of --sweep-param (default: the paper's)")
     p.add_argument("--strategies", metavar="S,S,..", help="among " + ", ".join(STRATEGIES)
                    + " (default: the paper's five; four for the LSTM)")
-    p.add_argument("--batch", type=int, help="batch size (default: the paper's, 32 / 64)")
-    p.add_argument("--image", type=int, help="ResNet image side (default 224; <= 32 selects "
-                   "the CIFAR stem)")
-    p.add_argument("--hidden", type=int, help="LSTM hidden size (default 1024)")
+    p.add_argument("--batch", type=positive_int, help="batch size (default: the paper's, 32 / 64)")
+    p.add_argument("--image", type=positive_int, help="ResNet image side (default 224; <= 32 "
+                   "selects the CIFAR stem)")
+    p.add_argument("--hidden", type=positive_int, help="LSTM hidden size (default 1024)")
     p.add_argument("--sweep-param", metavar="NAME", help="FILE: the param that takes each "
                    "size ('units' takes a depth, mapped as for resnet)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="FILE: a fixed param")
@@ -481,9 +446,9 @@ def add_memcost_parser(sub: Any) -> None:
     p.add_argument("--measure", action="store_true", help="run training steps (CUDA only)")
     p.add_argument("--device", default=_OPTION_DEFAULTS["device"],
                    help="--measure device (default cuda)")
-    p.add_argument("--warmup", type=int, default=_OPTION_DEFAULTS["warmup"],
+    p.add_argument("--warmup", type=non_negative_int, default=_OPTION_DEFAULTS["warmup"],
                    help="--measure warm-up steps (default 2)")
-    p.add_argument("--repeat", type=int, default=_OPTION_DEFAULTS["repeat"],
+    p.add_argument("--repeat", type=positive_int, default=_OPTION_DEFAULTS["repeat"],
                    help="--measure timed steps (default 5)")
     p.add_argument("--cuda-graph", action="store_true", help="--measure: time steps as CUDA "
                    "graph replays (no per-op dispatch; the breakdown stays op by op)")
@@ -532,10 +497,8 @@ def workload_from_args(args: argparse.Namespace) -> Workload:
 
 def _file_workload(args: argparse.Namespace) -> Workload:
     from symbol.dsl import parse_param_value
-    path = Path(args.net)
-    if not path.is_file():
-        raise SymbolError(f"--net {args.net}: no such network file (or use resnet, lstm)")
-    if path.suffix == ".json":
+    path = resolve_net(args.net)
+    if path.suffix.lower() == ".json":
         raise SymbolError("memcost sweeps a param of a network in the sublinear language; an "
                           "MXNet JSON net has none (use 'sublinear plan' for one net)")
     if not args.sweep_param or not args.sweep:

@@ -28,7 +28,7 @@ from optim.pipeline import NetworkPlan
 from symbol import Symbol
 from symbol.graph import Entry
 
-from .bind import resolve_device
+from .binding import resolve_device
 from .executor import Executor, ExecutorError, torch_dtype
 from .initializer import initialize
 from .report import WORKSPACE_OPS

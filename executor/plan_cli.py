@@ -5,39 +5,26 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Sequence, TextIO
 
 from optim.flags import read_flags
 from optim.memory import STRATEGIES, MemoryPlan
-from optim.mirror import MIRROR_STRATEGIES, MirrorPlan
+from optim.mirror import MIRROR_STRATEGIES, MirrorPlan, executed_saved
+from optim.parallel import Progress
 from optim.pipeline import NetworkPlan, default_grad_req
 from optim.search import plan_training
-from symbol.gradient import MIRROR_OF
+from symbol import Symbol
+from symbol.gradient import MIRROR_OF, JointGraph
+from symbol.units import SIZE_HELP, format_bytes
 
-from .cliargs import param_arg, shape_arg
-from symbol import Symbol, SymbolError
+from .cliargs import add_net_options, image_path, positive_int, size_arg
+from .nets import load_net
+from .progress import progress_bar
 
-__all__ = ["add_plan_parser", "load_net", "plan_table", "draw_timeline", "make_plan",
+__all__ = ["add_plan_parser", "plan_table", "draw_timeline", "make_plan",
            "report_dict", "run_plan"]
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 GiB, MiB = 2**30, 2**20
-
-
-def load_net(spec: str, params: dict[str, Any]) -> Symbol:
-    """A network from a DSL file, an MXNet symbol JSON file or an example name
-    (``mlp``, ``resnet``, ``lstm``, ``inception`` = ``examples/<name>.sym``)."""
-    import symbol as sym
-    path = Path(spec)
-    if not path.exists() and (EXAMPLES / f"{spec}.sym").exists():
-        path = EXAMPLES / f"{spec}.sym"
-    if not path.exists():
-        raise SymbolError(f"no such network file or example: {spec}")
-    if path.suffix == ".json":
-        if params:
-            raise SymbolError("--param applies to DSL files, not to MXNet JSON")
-        return sym.load_json(str(path))
-    return sym.load(str(path), params=params)
 
 
 def add_plan_parser(sub: Any) -> None:
@@ -46,49 +33,50 @@ def add_plan_parser(sub: Any) -> None:
                        description="Plan the joint forward+backward graph of NET (a .sym DSL "
                        "file, an MXNet -symbol.json file, or an example name) and print "
                        "planned bytes by class.")
-    p.add_argument("net")
-    p.add_argument("--param", type=param_arg, action="append", default=[], metavar="K=V",
-                   help="override a net parameter (repeatable): units=3,24,36,3")
-    p.add_argument("--shape", type=shape_arg, action="append", default=[],
-                   metavar="NAME=D1,D2", help="input shape (repeatable): data=32,3,224,224")
+    add_net_options(p)
     p.add_argument("--strategy", choices=STRATEGIES, default=None,
                    help="memory strategy (default: from the environment, else sharing)")
-    p.add_argument("--co-share", type=int, default=None, metavar="K",
-                   help="co-share colours (MXNET_EXEC_NUM_TEMP)")
+    p.add_argument("--co-share", type=positive_int, default=None, metavar="K",
+                   help="co-share colours: no sharing across K parallel paths "
+                   "(MXNET_EXEC_NUM_TEMP; default 1 = off)")
     p.add_argument("--mirror", choices=MIRROR_STRATEGIES, default=None,
                    help="recompute strategy (default: SUBLINEAR_MIRROR, "
                    "MXNET_BACKWARD_DO_MIRROR=1 = drop-cheap, else none)")
-    p.add_argument("--budget", default=None, metavar="SIZE",
-                   help="memory budget for activations + gradients, e.g. 3GB "
-                   "(default: SUBLINEAR_MEMORY_BUDGET); picks the cheapest plan that fits")
-    p.add_argument("--saved", action="store_true", help="list every node: kept or recomputed")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--timeline", metavar="PNG", help="draw live bytes along the execution order")
+    p.add_argument("--budget", type=size_arg, default=None, metavar="SIZE",
+                   help="memory budget for activations + gradients: picks the plan with the "
+                   f"least recomputation that fits (default: SUBLINEAR_MEMORY_BUDGET); "
+                   f"{SIZE_HELP}, e.g. 3GiB")
+    p.add_argument("--saved", action="store_true", help="list every forward node as the "
+                   "backward pass uses it: saved, recomputed (how often) or not needed")
+    p.add_argument("--json", action="store_true", help="machine-readable output (errors too)")
+    p.add_argument("--timeline", metavar="IMAGE", type=image_path,
+                   help="draw live bytes along the execution order into IMAGE (.png, .pdf, "
+                   ".svg, ...)")
     p.set_defaults(func=run_plan)
 
 
-def make_plan(args: argparse.Namespace) -> tuple[Symbol, MirrorPlan, NetworkPlan]:
+def make_plan(args: argparse.Namespace,
+              progress: Progress | None = None) -> tuple[Symbol, MirrorPlan, NetworkPlan]:
     """Load and plan the network described by ``args``."""
     import dataclasses
-    net = load_net(args.net, dict(args.param))
+    net, _ = load_net(args.net, dict(args.param))
     shapes: dict[str, Any] = dict(args.shape)
     flags = read_flags()
     if args.co_share is not None:
-        if args.co_share < 1:
-            raise SymbolError("--co-share must be >= 1")
         flags = dataclasses.replace(flags, num_temp=args.co_share)
     declared = [v.name for v in net.graph.inputs if "__shape__" in v.attrs]
     reqs = default_grad_req(net.list_arguments(), [*shapes, *declared])
     mplan, nplan = plan_training(net.graph, shapes, grad_req=reqs,
                                  aux=net.list_auxiliary_states(), strategy=args.strategy,
                                  mirror=getattr(args, "mirror", None),
-                                 budget=getattr(args, "budget", None), flags=flags)
+                                 budget=getattr(args, "budget", None), flags=flags,
+                                 progress=progress)
     return net, mplan, nplan
 
 
 def report_dict(plan: MemoryPlan, mirror: MirrorPlan | None = None,
-                saved: bool = False) -> dict[str, Any]:
-    """The machine-readable plan report."""
+                saved: bool = False, joint: JointGraph | None = None) -> dict[str, Any]:
+    """The machine-readable plan report (``saved``: the executed listing, needs ``joint``)."""
     out: dict[str, Any] = {
         "strategy": plan.strategy, "match_range": plan.match_range, "num_temp": plan.num_temp,
         "planned_bytes": plan.planned_bytes, "total_bytes": plan.total_bytes,
@@ -99,26 +87,38 @@ def report_dict(plan: MemoryPlan, mirror: MirrorPlan | None = None,
                    num_recomputed=len(mirror.recomputed), kept_bytes=mirror.kept_bytes,
                    recomputed_bytes=mirror.recomputed_bytes, mirror_budget=mirror.budget,
                    search=[{"budget": b, "planned_bytes": p} for b, p in mirror.searched])
-        if saved:
-            out["saved"] = mirror.saved()
+        if joint is not None:
+            out["recompute_ops"] = sum(1 for n in joint.graph.nodes if MIRROR_OF in n.attrs)
+        if saved and joint is not None:
+            out["saved"] = executed_saved(mirror, joint)
     return out
 
 
-def plan_table(name: str, plan: MemoryPlan, out: TextIO,
-               mirror: MirrorPlan | None = None) -> None:
-    """The plan as a table for people."""
-    rep = report_dict(plan)
+def _table(rows: Sequence[tuple[str, ...]], right: int = 1) -> list[str]:
+    """Rows as aligned text columns (the first ``right`` left-aligned), two spaces apart, so
+    that no two columns run together whatever their width."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) if i < right else c.rjust(w)
+                      for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+            for r in rows]
+
+
+def plan_table(name: str, plan: MemoryPlan, out: TextIO, mirror: MirrorPlan | None = None,
+               joint: JointGraph | None = None) -> None:
+    """The plan as a table for people: bytes exactly and auto-scaled, per class."""
+    rep = report_dict(plan, mirror, joint=joint)
     print(f"network {name}: {rep['num_ops']} ops in the joint graph, strategy "
           f"{plan.strategy} (match range {plan.match_range}, co-share {plan.num_temp})", file=out)
     if mirror is not None:
-        print(mirror.summary(), file=out)
-    print(f"{'class':<22}{'MiB':>12}{'GiB':>10}", file=out)
-    for cls, b in rep["bytes_by_class"].items():
-        print(f"{cls:<22}{b / MiB:>12.1f}{b / GiB:>10.3f}", file=out)
-    print(f"{'planned (a+g)':<22}{plan.planned_bytes / MiB:>12.1f}"
-          f"{plan.planned_bytes / GiB:>10.3f}", file=out)
-    print(f"{'total':<22}{plan.total_bytes / MiB:>12.1f}{plan.total_bytes / GiB:>10.3f}",
-          file=out)
+        ran = rep.get("recompute_ops")
+        print(mirror.summary() + ("" if ran is None else
+                                  f"; the backward pass runs {ran} recompute ops"), file=out)
+    rows = [("class", "bytes", "size")]
+    for cls, b in [*rep["bytes_by_class"].items(), ("planned (a+g)", plan.planned_bytes),
+                   ("total", plan.total_bytes)]:
+        rows.append((cls, f"{b:,}", format_bytes(b)))
+    for line in _table(rows):
+        print(line, file=out)
     print(f"{plan.num_storage} storages, {plan.num_inplace} in-place", file=out)
 
 
@@ -158,15 +158,17 @@ def draw_timeline(plan: MemoryPlan, path: str, title: str) -> None:
 def run_plan(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Entry point of ``sublinear plan``."""
     out = out or sys.stdout
-    net, mplan, nplan = make_plan(args)
+    with progress_bar("planning", quiet=args.json) as bar:
+        net, mplan, nplan = make_plan(args, bar)
     plan = nplan.plan
     if args.timeline:
         draw_timeline(plan, args.timeline, f"{Path(args.net).stem}: {plan.strategy}, "
                                            f"mirror {mplan.strategy}")
     if args.json:
-        print(json.dumps(report_dict(plan, mplan, saved=args.saved), indent=2), file=out)
+        print(json.dumps(report_dict(plan, mplan, saved=args.saved, joint=nplan.joint),
+                         indent=2), file=out)
     else:
-        plan_table(Path(args.net).stem, plan, out, mplan)
+        plan_table(Path(args.net).stem, plan, out, mplan, nplan.joint)
         if args.saved:
-            print(mplan.print_saved(), file=out)
+            print(mplan.print_saved(executed_saved(mplan, nplan.joint)), file=out)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from symbol.graph import Entry, format_node
+from symbol.units import format_bytes
 
 if TYPE_CHECKING:
     from .executor import Executor
@@ -74,7 +75,8 @@ def debug_str(exe: Executor) -> str:
         lines.append(f"{format_node(node)}  -> {'; '.join(outs)}")
     rep = memory_report(exe)
     by_class = rep["bytes_by_class"].items()
-    lines.append("Bytes by class: " + ", ".join(f"{k} {v / MiB:.1f} MB" for k, v in by_class))
+    lines.append("Bytes by class: " + ", ".join(f"{k} {format_bytes(v)}" for k, v in by_class))
+    # MXNet's own closing line, word for word (its "MB" are MiB), for side-by-side comparison
     lines.append(f"Total {plan.planned_bytes / MiB:.0f} MB allocated "
                  f"({plan.num_storage} storages, {plan.num_inplace} in-place)")
     return "\n".join(lines)

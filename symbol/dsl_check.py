@@ -1,6 +1,7 @@
 """``sublinear check``: load a network file, infer its shapes and summarise it.
 
-``check_file(path, params=..., shapes=...)`` returns a :class:`CheckReport` whose ``summary()``
+``check_file(path, params=..., shapes=...)`` (or ``check_symbol`` for a network built any other
+way) returns a :class:`CheckReport` whose ``summary()``
 is for people and ``to_json()`` for machines. Variables are sorted into three roles by the
 operator argument they feed: *parameters* (an op's ``weight``, ``bias``, ``gamma`` or ``beta``),
 *auxiliary states* (``moving_mean``/``moving_var``) and *inputs* (everything else: data, labels,
@@ -17,8 +18,10 @@ from .dsl_values import literal
 from .errors import DslError, ShapeError, SymbolError
 from .graph import Graph, Node
 from .registry import Shape, numel
+from .symbol import Symbol
+from .units import format_bytes
 
-__all__ = ["CheckReport", "check_file", "error_records", "PARAMETER_ARGUMENTS"]
+__all__ = ["CheckReport", "check_file", "check_symbol", "error_records", "PARAMETER_ARGUMENTS"]
 
 #: Operator arguments whose variables are learnable parameters.
 PARAMETER_ARGUMENTS = frozenset({"weight", "bias", "gamma", "beta"})
@@ -77,7 +80,7 @@ class CheckReport:
         text = f"{n} array{'s' if n != 1 else ''}"
         total = self.elements(shapes)
         if total is not None:
-            return text + f", {total:,} elements ({_bytes(4 * total)} as float32)"
+            return text + f", {total:,} elements ({format_bytes(4 * total)} as float32)"
         missing = [k for k, s in self.inputs.items() if s is None]
         hint = f"; give the shape of {', '.join(missing[:_SHOWN])} with --shape NAME=D1,D2,..." \
             if missing else ""
@@ -99,15 +102,6 @@ def _js(shape: Shape | None) -> list[int] | None:
     return None if shape is None else list(shape)
 
 
-def _bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{n} B"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
 def _names(items: Sequence[tuple[str, Shape | None]]) -> str:
     shown = [f"{k} {'?' if s is None else literal(tuple(s))}" for k, s in items[:_SHOWN]]
     more = f", ... ({len(items)} in all)" if len(items) > _SHOWN else ""
@@ -126,14 +120,29 @@ def _roles(graph: Graph) -> tuple[set[Node], frozenset[Node]]:
 
 def check_file(path: str, *, params: Mapping[str, Any] | None = None,
                shapes: Mapping[str, Shape] | None = None) -> CheckReport:
-    """Load ``path``, infer shapes and build the report.
+    """Load the network file ``path`` and check it (see :func:`check_symbol`).
 
     Raises:
         OSError: the file cannot be read. DslError: errors in the file. ShapeError: shapes
         do not fit (located at the DSL line of the node). SymbolError: a bad ``shapes`` name.
     """
     lowered = lower_text(read_source(path), params, filename=path)
-    sym = lowered.symbol
+    return check_symbol(lowered.symbol, file=path, params=lowered.params, shapes=shapes)
+
+
+def check_symbol(sym: Symbol, *, file: str, params: Mapping[str, Any] | None = None,
+                 shapes: Mapping[str, Shape] | None = None) -> CheckReport:
+    """Infer the shapes of ``sym`` and build the report.
+
+    Args:
+        sym: the network (from a network file, MXNet JSON or the API).
+        file: what the report names it by.
+        params: the values of its ``param`` statements, for the report.
+        shapes: input shapes beyond those the network declares.
+
+    Raises:
+        ShapeError: shapes do not fit. SymbolError: a bad ``shapes`` name.
+    """
     args, outs, aux = sym.infer_shape_partial(**dict(shapes or {}))
     known = dict(zip(sym.list_arguments(), args, strict=True))
     known.update(zip(sym.list_auxiliary_states(), aux, strict=True))
@@ -142,7 +151,7 @@ def check_file(path: str, *, params: Mapping[str, Any] | None = None,
     for v in sym.graph.inputs:
         role = 1 if v in learnable else 2 if v in aux_nodes else 0
         by_role[role][v.name] = known[v.name]
-    return CheckReport(path, lowered.params, len(sym.graph.nodes), *by_role,
+    return CheckReport(file, dict(params or {}), len(sym.graph.nodes), *by_role,
                        outputs=list(zip(sym.list_outputs(), outs, strict=True)))
 
 

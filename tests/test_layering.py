@@ -1,4 +1,9 @@
-"""Import boundaries: symbol <- optim <- executor, and no torch below the executor."""
+"""Import boundaries: symbol <- optim <- executor, and no torch below the executor.
+
+``examples/`` (installed as ``sublinear_examples``) sits beside them: its network modules, which
+the executor's commands load by name, build graphs with ``symbol`` only; its scripts may use
+anything (the torch reference networks, training scripts).
+"""
 from __future__ import annotations
 
 import ast
@@ -9,7 +14,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 ALLOWED = {"symbol": {"numpy", "lark"}, "optim": {"numpy", "symbol"},
-           "executor": {"numpy", "torch", "symbol", "optim", "tqdm", "matplotlib"}}
+           "executor": {"numpy", "torch", "symbol", "optim", "tqdm", "matplotlib",
+                        "sublinear_examples"}}
+#: Network modules of examples/: what ``executor.nets.example_module`` imports.
+EXAMPLE_NETWORKS = ("mlp.py", "resnet.py", "lstm.py")
 
 
 def imported_top_levels(pkg: str) -> dict[str, set[str]]:
@@ -31,6 +39,20 @@ def test_package_imports_only_what_its_layer_allows(pkg):
     for path, names in imported_top_levels(pkg).items():
         extra = names - set(sys.stdlib_module_names) - {pkg, "__future__"} - ALLOWED[pkg]
         assert not extra, f"{path} imports {sorted(extra)}, not allowed in {pkg}/"
+
+
+def test_example_networks_import_only_symbol():
+    found = imported_top_levels("examples")
+    for name in EXAMPLE_NETWORKS:
+        names = found[f"examples/{name}"]
+        extra = names - set(sys.stdlib_module_names) - {"__future__", "symbol", "numpy"}
+        assert not extra, f"examples/{name} imports {sorted(extra)}"
+
+
+def test_executor_reaches_examples_through_the_installed_name():
+    # the checkout's "examples" package is not installed; only sublinear_examples is
+    for path, names in imported_top_levels("executor").items():
+        assert "examples" not in names, path
 
 
 def test_checker_catches_a_forbidden_import(tmp_path, monkeypatch):

@@ -72,8 +72,17 @@ def test_force_mirroring_attribute_in_a_dsl_file(tmp_path):
         "fc2 = FullyConnected(relu1, num_hidden=4);\n"
         "softmax = SoftmaxOutput(fc2);\noutput softmax;\n")
     rep = plan_json([str(net), "--mirror", "drop-cheap", "--saved"])
-    decisions = {r["node"]: r["decision"] for r in rep["saved"]}
-    assert decisions["fc1"] == "recomputed x1" and decisions["relu1"] == "kept"
+    rows = {r["node"]: (r["planned"], r["decision"]) for r in rep["saved"]}
+    # the plan recomputes fc1, but no backward op reads fc1's output (FullyConnected's
+    # backward reads its input, Activation's its output): --saved says it never reruns
+    assert rows["fc1"] == ("recompute x1", "not needed")
+    assert rows["relu1"] == ("keep", "saved") and rep["recompute_ops"] == 0
+    flipped = net.read_text().replace('"True"', '"X"').replace('"False"', '"True"')
+    net.write_text(flipped.replace('"X"', '"False"'))
+    rep = plan_json([str(net), "--mirror", "drop-cheap", "--saved"])
+    rows = {r["node"]: (r["planned"], r["decision"]) for r in rep["saved"]}
+    assert rows["relu1"] == ("recompute x1", "recomputed x1") and rep["recompute_ops"] == 1
+    assert rows["fc1"] == ("keep", "saved")
 
 
 @pytest.mark.parametrize("env,message", [
@@ -81,7 +90,8 @@ def test_force_mirroring_attribute_in_a_dsl_file(tmp_path):
                                    "drop-cheap"),
     ({"MXNET_EXEC_MATCH_RANGE": "x"}, "MXNET_EXEC_MATCH_RANGE='x' is invalid"),
     ({"SUBLINEAR_MEMORY_BUDGET": "lots"}, "memory budget 'lots' is invalid"),
-    ({"SUBLINEAR_MEMORY_BUDGET": "1KB"}, "memory budget 0.00 GiB cannot be met"),
+    ({"SUBLINEAR_MEMORY_BUDGET": "1KB"}, "memory budget 1000 B cannot be met"),
+    ({"SUBLINEAR_MEMORY_BUDGET": "-5"}, "memory budget '-5' is invalid"),
 ])
 def test_bad_settings_fail_with_one_clear_line(env, message):
     res = run(NET, env, check=False)
