@@ -24,8 +24,6 @@ from .progress import progress_bar
 __all__ = ["add_plan_parser", "plan_table", "draw_timeline", "make_plan",
            "report_dict", "run_plan"]
 
-GiB, MiB = 2**30, 2**20
-
 
 def add_plan_parser(sub: Any) -> None:
     """Register ``sublinear plan`` on an argparse subparsers object."""
@@ -129,16 +127,21 @@ def draw_timeline(plan: MemoryPlan, path: str, title: str) -> None:
     import matplotlib.pyplot as plt
     rows = plan.timeline()
     steps = list(range(len(rows)))
-    fixed = sum(plan.nbytes.get(e, 0) for e in plan.external) / GiB
-    act = [r["activations"] / GiB for r in rows]
-    grad = [r["gradients"] / GiB for r in rows]
+    fixed_bytes = sum(plan.nbytes.get(e, 0) for e in plan.external)
+    peak_bytes = max(fixed_bytes + r["activations"] + r["gradients"] for r in rows)
+    # the axis in the unit format_bytes would give the peak: "peak 12.3 MiB", not "0.01 GiB"
+    unit = format_bytes(peak_bytes).split()[-1]
+    scale = float(2 ** (10 * ["B", "KiB", "MiB", "GiB", "TiB", "PiB"].index(unit)))
+    fixed = fixed_bytes / scale
+    act = [r["activations"] / scale for r in rows]
+    grad = [r["gradients"] / scale for r in rows]
     fig, ax = plt.subplots(figsize=(9, 4))
     ax.stackplot(steps, [fixed] * len(rows), act, grad,
                  labels=["bound arrays (params, grads, inputs, aux)", "activations",
                          "intermediate gradients"], alpha=0.8)
     total = [fixed + a + g for a, g in zip(act, grad)]
     peak = max(range(len(total)), key=total.__getitem__)
-    ax.annotate(f"peak {total[peak]:.2f} GiB", (peak, total[peak]),
+    ax.annotate(f"peak {format_bytes(peak_bytes)}", (peak, total[peak]),
                 xytext=(0.6, 0.92), textcoords="axes fraction",
                 arrowprops=dict(arrowstyle="->"))
     recompute = [i for i, n in enumerate(plan.liveness.order) if MIRROR_OF in n.attrs]
@@ -147,7 +150,7 @@ def draw_timeline(plan: MemoryPlan, path: str, title: str) -> None:
     if recompute:
         ax.plot([], [], color="tab:red", alpha=0.3, lw=6, label="recompute")
     ax.set_xlabel("execution step (joint graph order)")
-    ax.set_ylabel("live bytes (GiB)")
+    ax.set_ylabel(f"live bytes ({unit})")
     ax.set_title(title)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()

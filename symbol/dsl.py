@@ -42,11 +42,12 @@ __all__ = ["parse", "load", "loads", "lower_text", "read_source", "dumps", "form
 
 @functools.cache
 def _parser() -> Lark:
-    """The grammar, compiled once on first use."""
+    """The grammar, compiled once on first use (and cached across runs by lark: a cache file
+    in the temporary folder, keyed by the grammar's hash, saves ~0.2 s per command)."""
     # The basic lexer (not the contextual one) so that every syntax error comes from the parser,
     # with the parser state and the accepted tokens that the messages are built from.
     return Lark.open("grammar/net.lark", rel_to=__file__, parser="lalr", lexer="basic",
-                     propagate_positions=True, start=["start", "expr"])
+                     propagate_positions=True, start=["start", "expr"], cache=True)
 
 
 def grammar_text() -> str:
