@@ -16,6 +16,7 @@ import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from executor.cli import main
 from tests.symbol.test_dsl_fuzz import SMALL, TEXTS, mutated
@@ -64,37 +65,8 @@ def test_unmutated_examples_check_and_plan(name, tmp_path, capsys):
     assert _run(capsys, ["plan", str(path), *_params(name), "--mirror", MIRROR[name]]) == 0
 
 
+@pytest.mark.parametrize("name", sorted(SMALL))
 @SETTINGS
-@given(mutated("mlp.sym"))
-def test_fuzz_cli_mlp(tmp_path, capsys, text):
-    _fuzz("mlp.sym", text, tmp_path, capsys)
-
-
-@SETTINGS
-@given(mutated("resnet.sym"))
-def test_fuzz_cli_resnet(tmp_path, capsys, text):
-    _fuzz("resnet.sym", text, tmp_path, capsys)
-
-
-@SETTINGS
-@given(mutated("lstm.sym"))
-def test_fuzz_cli_lstm(tmp_path, capsys, text):
-    _fuzz("lstm.sym", text, tmp_path, capsys)
-
-
-@SETTINGS
-@given(mutated("inception.sym"))
-def test_fuzz_cli_inception(tmp_path, capsys, text):
-    _fuzz("inception.sym", text, tmp_path, capsys)
-
-
-@SETTINGS
-@given(mutated("densenet.sym"))
-def test_fuzz_cli_densenet(tmp_path, capsys, text):
-    _fuzz("densenet.sym", text, tmp_path, capsys)
-
-
-@SETTINGS
-@given(mutated("gru.sym"))
-def test_fuzz_cli_gru(tmp_path, capsys, text):
-    _fuzz("gru.sym", text, tmp_path, capsys)
+@given(data=st.data())
+def test_fuzz_cli(name, tmp_path, capsys, data):
+    _fuzz(name, data.draw(mutated(name)), tmp_path, capsys)
