@@ -126,13 +126,13 @@ class Executor:
         return buffers
 
     def _realise(self, plan: MemoryPlan) -> None:
-        """One uint8 buffer per storage id; every planned entry is a typed view of its storage."""
-        storages = [torch.empty(size, dtype=torch.uint8, device=self.device)
-                    for size in plan.storage_bytes]
-        self._storages = storages
+        """One uint8 arena of ``plan.planned_bytes``; every planned entry is a typed view at
+        its storage's offset (offsets are aligned for every dtype)."""
+        self._arena = torch.empty(plan.planned_bytes, dtype=torch.uint8, device=self.device)
         for e, sid in plan.storage.items():
             dtype = torch_dtype(self.dtypes[e] or "float32")
-            view = storages[sid][:plan.nbytes[e]].view(dtype).view(self.shapes[e])
+            start = plan.offsets[sid]
+            view = self._arena[start:start + plan.nbytes[e]].view(dtype).view(self.shapes[e])
             self._buffers[e] = view
 
     def _compile(self) -> tuple[list[_Step], list[_Step]]:

@@ -68,16 +68,16 @@ def device_block(nbytes: int) -> int:
 
 def predicted_bytes(nplan: NetworkPlan) -> int:
     """Bytes that binding ``nplan`` and running a step would reserve, from the plan alone:
-    every planned storage, input, auxiliary state, parameter and parameter gradient as the
-    caching allocator rounds it (:func:`device_block`), the largest operator temporary, and
-    :data:`LIBRARY_WORKSPACE`."""
+    the planned arena (one array), every input, auxiliary state, parameter and parameter
+    gradient as the caching allocator rounds it (:func:`device_block`), the largest operator
+    temporary, and :data:`LIBRARY_WORKSPACE`."""
     plan = nplan.plan
     bound = [plan.nbytes.get(e, 0) for e, cls in plan.external.items()
              if cls in ("inputs", "aux_states", "parameters")]
     params = [plan.nbytes.get(e, 0) for e, cls in plan.external.items() if cls == "parameters"]
     temporary = max((sum(plan.nbytes[Entry(n, i)] for i in range(n.num_outputs))
                      for n in plan.liveness.order if n.op in WORKSPACE_OPS), default=0)
-    return (sum(map(device_block, (*plan.storage_bytes, *bound, *params)))
+    return (sum(map(device_block, (plan.planned_bytes, *bound, *params)))
             + device_block(temporary) + LIBRARY_WORKSPACE)
 
 

@@ -77,7 +77,8 @@ def report_dict(plan: MemoryPlan, mirror: MirrorPlan | None = None,
     """The machine-readable plan report (``saved``: the executed listing, needs ``joint``)."""
     out: dict[str, Any] = {
         "strategy": plan.strategy, "match_range": plan.match_range, "num_temp": plan.num_temp,
-        "planned_bytes": plan.planned_bytes, "total_bytes": plan.total_bytes,
+        "planned_bytes": plan.planned_bytes, "live_peak_bytes": plan.live_peak_bytes,
+        "total_bytes": plan.total_bytes,
         "num_storage": plan.num_storage, "num_inplace": plan.num_inplace,
         "bytes_by_class": plan.bytes_by_class(), "num_ops": len(plan.liveness.order)}
     if mirror is not None:

@@ -1,14 +1,15 @@
 """Environment settings of the planners, read and validated in one place.
 
-Kill switches (for bisecting): ``NO_INPLACE``, ``NO_MEMORY_PLAN``, ``NO_MIRROR``, ``DEBUG``.
+Kill switches (for bisecting): ``NO_INPLACE``, ``NO_MEMORY_PLAN``, ``NO_MIRROR``, ``NO_ARENA``
+(the ``sharing`` strategy planned as MXNet's storage pool, ``pool``), ``DEBUG``.
 MXNet's names, both generations, with MXNet's defaults:
 
 | variable | default | meaning |
 |---|---|---|
 | ``MXNET_EXEC_ENABLE_INPLACE`` | 1 | 0 turns in-place off |
-| ``MXNET_EXEC_MATCH_RANGE`` / ``NNVM_EXEC_MATCH_RANGE`` | 16 | sharing match range; 0 = off |
+| ``MXNET_EXEC_MATCH_RANGE`` / ``NNVM_EXEC_MATCH_RANGE`` | 16 | ``pool`` match range; 0 = off |
 | ``MXNET_EXEC_NUM_TEMP`` / ``NNVM_EXEC_NUM_TEMP`` | 1 | co-share colours (1 = off) |
-| ``NNVM_AUTO_SEARCH_MATCH_RANGE`` | 0 | 1: try ranges 1, 2, 4, ..., 16, keep the smallest |
+| ``NNVM_AUTO_SEARCH_MATCH_RANGE`` | 0 | 1: ``pool`` tries ranges 1..16, keeps the smallest |
 | ``MXNET_EXEC_INPLACE_GRAD_SUM_CAP`` | 8 | max contributions summed by one ElementWiseSum |
 | ``SUBLINEAR_SEARCH_JOBS`` | 0 | processes scoring the sublinear search's candidates; 0 = auto |
 
@@ -67,6 +68,7 @@ class PlannerFlags:
     auto_search_match_range: bool = False
     grad_sum_cap: int = 8
     no_memory_plan: bool = False
+    no_arena: bool = False
     no_mirror: bool = False
     debug: int = 0
     search_jobs: int = 0
@@ -88,6 +90,7 @@ def read_flags(env: Mapping[str, str] | None = None) -> PlannerFlags:
         grad_sum_cap=env_int(env, ("MXNET_EXEC_INPLACE_GRAD_SUM_CAP",), 8, minimum=1,
                              accepted="an integer >= 1"),
         no_memory_plan=_check01(env, "NO_MEMORY_PLAN"),
+        no_arena=_check01(env, "NO_ARENA"),
         no_mirror=_check01(env, "NO_MIRROR"),
         debug=env_int(env, ("DEBUG",), 0),
         search_jobs=env_int(env, ("SUBLINEAR_SEARCH_JOBS",), 0),

@@ -1,7 +1,10 @@
 """Static memory planning of a joint graph: in-place, liveness-based sharing and co-share.
 
 ``plan_memory`` assigns every planned entry (every operator output that is not bound to a
-caller array) a storage id, as MXNet's PlanMemory does (paper Sec. 3):
+caller array) a storage, and every storage a byte offset in one arena (``optim.arena``): the
+executor allocates the arena once and makes every entry a view of it. The storages come from
+steps 1-3 and either the arena's own layout by liveness (``sharing``, the default) or MXNet's
+storage pool (``pool``, step 4, as MXNet's PlanMemory does; paper Sec. 3):
   1. liveness of the execution order (``optim.liveness``);
   2. in-place pairs (``optim.inplace``): an output takes its input's storage;
   3. co-share colours (``num_temp`` > 1): the longest not-yet-coloured path gets the next
@@ -13,16 +16,20 @@ caller array) a storage id, as MXNet's PlanMemory does (paper Sec. 3):
      largest < s grown to s, else a new one); after the node, inputs whose last reader it was
      and outputs nobody reads (both: entries whose ``last_use`` is this step) return their
      storage to the pool of the node's colour, unless an in-place output took it over.
-Strategies (paper names): ``none`` (every entry its own storage), ``inplace`` (step 2 only),
-``sharing`` (steps 2-4).
+Strategies: ``none`` (every entry its own storage), ``inplace`` (step 2 only), ``pool``
+(steps 2-4: MXNet's plan, storages side by side in the arena), ``sharing`` (steps 2-3, then a
+storage per in-place group, placed by ``optim.arena.layout_arena``: storages whose lives do
+not overlap share bytes, within ALIGN bytes of padding per storage of the liveness bound
+``live_peak_bytes``). Kill switch: ``NO_ARENA=1`` plans ``sharing`` as ``pool``.
 Legality: storage is reused only after every reader of its previous entry ran (liveness);
 shape-only reads do not extend a life; externally bound entries are never planned or reused.
 Complexity: O((nodes + edges) + entries * log(entries)); a request or a release costs
-O(log(free pool)) (plus O(distinct sizes) when a size appears or disappears);
-co-share adds O(num_temp * (nodes + edges)).
+O(log(free pool)) (plus O(distinct sizes) when a size appears or disappears); the arena layout
+O(storages * (log storages + free gaps)); co-share adds O(num_temp * (nodes + edges)).
 Invariant, enforced by ``check_memory_plan``: no two entries that are live at the same time
-share a storage unless they are a declared in-place pair, and every storage is at least as
-large as each entry placed in it.
+share a storage unless they are a declared in-place pair, every storage is at least as large as
+each entry placed in it, and storages live at the same time occupy disjoint bytes of the arena
+(``optim.arena.check_arena``).
 """
 from __future__ import annotations
 
@@ -37,18 +44,22 @@ from symbol.gradient import MIRROR_OF
 from symbol.graph import Entry, Graph, Node, output_name, topo_sort
 from symbol.units import format_bytes
 
+from .arena import (Arena, ArenaError, align, check_arena, layout_arena, live_peak,
+                    side_by_side)
 from .inplace import plan_inplace
 from .liveness import Liveness, analyze_liveness
 
 __all__ = ["STRATEGIES", "MemoryPlan", "PlanError", "plan_memory", "check_memory_plan",
            "entry_bytes", "DTYPE_BYTES", "colour_nodes", "auto_match_range"]
 
-STRATEGIES = ("none", "inplace", "sharing")
+STRATEGIES = ("none", "inplace", "pool", "sharing")
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int64": 8, "int32": 4,
                "uint8": 1, "int8": 1, "bool": 1}
-#: Classes of the bytes in a report. Planned: activations and intermediate gradients.
-CLASSES = ("activations", "gradients", "parameters", "parameter_gradients", "aux_states",
-           "inputs")
+#: Classes of the bytes in a report. Planned: the activations and intermediate gradients live
+#: at the plan's peak step, and the arena's other bytes (``unused``: fragmentation, or storages
+#: a strategy without sharing keeps for values already dead).
+CLASSES = ("activations", "gradients", "unused", "parameters", "parameter_gradients",
+           "aux_states", "inputs")
 
 
 class PlanError(AssertionError):
@@ -67,10 +78,13 @@ class MemoryPlan:
     """A static memory plan.
 
     Attributes:
-        strategy: ``none``, ``inplace`` or ``sharing``.
+        strategy: ``none``, ``inplace``, ``pool`` or ``sharing``.
         liveness: the execution order the plan is valid for.
         storage: planned entry -> storage id.
         storage_bytes: size of each storage id.
+        arena: the byte offset of each storage in the one buffer that holds them all, the
+            buffer's size and the liveness bound (``optim.arena``).
+        lives: (first step, last step) of each storage's use.
         inplace: output -> the input whose storage it took.
         nbytes: bytes of every entry.
         external: externally bound entry -> its class (``parameters``, ``inputs`` ...).
@@ -93,6 +107,8 @@ class MemoryPlan:
     colour: Mapping[Node, int] = field(repr=False)
     graph: Graph = field(repr=False)
     num_forward: int
+    arena: Arena
+    lives: tuple[tuple[int, int], ...] = field(repr=False)
     match_range: int = 16
     num_temp: int = 1
 
@@ -105,8 +121,21 @@ class MemoryPlan:
 
     @property
     def planned_bytes(self) -> int:
-        """Bytes of all storages: activations + intermediate gradients (paper Fig. 5a)."""
-        return sum(self.storage_bytes)
+        """Bytes of the arena: activations + intermediate gradients (paper Fig. 5a), as the
+        executor allocates them."""
+        return self.arena.size
+
+    @property
+    def live_peak_bytes(self) -> int:
+        """The least any layout of these storages can take: the most (aligned) bytes live at
+        once; storages that are never reused (``none``, ``inplace``) count as live
+        throughout."""
+        return self.arena.live_peak
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        """Byte offset of each storage in the arena."""
+        return self.arena.offsets
 
     @property
     def num_storage(self) -> int:
@@ -126,13 +155,43 @@ class MemoryPlan:
         return [best[s][1] if s in best else "activations" for s in range(self.num_storage)]
 
     def bytes_by_class(self) -> dict[str, int]:
-        """Bytes per class: planned storages by their class, external arrays by theirs."""
+        """Bytes per class: the planned arena split into the activations and gradients live
+        at the peak step (a value with the in-place outputs that took over its buffer counts
+        once, aligned as the arena places it) and the rest (``unused``); external arrays by
+        their class."""
         out = {c: 0 for c in CLASSES}
-        for size, cls in zip(self.storage_bytes, self.storage_class(), strict=True):
-            out[cls] += size
+        groups = self._groups()
+        n = len(self.liveness.order) + 2
+        delta = [0] * (n + 1)
+        for a, b, size, _ in groups:
+            delta[a] += size
+            delta[b + 1] -= size
+        live, best, step = 0, -1, 0
+        for i, d in enumerate(delta):
+            live += d
+            if live > best:
+                best, step = live, i
+        for a, b, size, cls in groups:
+            if a <= step <= b:
+                out[cls] += size
+        out["unused"] = self.planned_bytes - out["activations"] - out["gradients"]
         for e, cls in self.external.items():
             out[cls] += self.nbytes.get(e, 0)
         return out
+
+    def _groups(self) -> list[tuple[int, int, int, str]]:
+        """(first step, last step, aligned bytes, class) of each value with the in-place
+        outputs that took over its buffer."""
+        live = self.liveness
+        root: dict[Entry, Entry] = {}
+        groups: dict[Entry, list[int]] = {}
+        for e in sorted(self.storage, key=live.entry_id):  # inputs before their outputs
+            r = root[e] = root.get(self.inplace[e], self.inplace[e]) if e in self.inplace else e
+            pos, last = live.position[e.node], live.last_step[live.entry_id(e)]
+            g = groups.setdefault(r, [pos, last, 0])
+            g[1] = max(g[1], last, pos)
+            g[2] = max(g[2], self.nbytes[e])
+        return [(a, b, align(size), self.entry_class[r]) for r, (a, b, size) in groups.items()]
 
     @property
     def total_bytes(self) -> int:
@@ -168,9 +227,11 @@ class MemoryPlan:
         return max(end, self._life_end(nxt)) if nxt is not None else end
 
     def summary(self) -> str:
-        """One line, e.g. ``sharing: planned 1.27 GiB in 41 storages, 18 in-place``."""
+        """One line, e.g. ``sharing: planned 1.27 GiB in 41 storages (live peak 1.25 GiB),
+        18 in-place, total ...``."""
         return (f"{self.strategy}: planned {format_bytes(self.planned_bytes)} in "
-                f"{self.num_storage} storages, {self.num_inplace} in-place, "
+                f"{self.num_storage} storages (live peak "
+                f"{format_bytes(self.live_peak_bytes)}), {self.num_inplace} in-place, "
                 f"total {format_bytes(self.total_bytes)} with bound arrays")
 
 
@@ -279,8 +340,8 @@ def plan_memory(graph: Graph, nbytes: Mapping[Entry, int], dtypes: Mapping[Entry
         num_forward: how many leading graph outputs are forward outputs (entries of their
             ancestors are activations, the rest gradients); default all.
         external: entries bound to caller arrays -> their class; every variable is external.
-        strategy: ``none``, ``inplace`` or ``sharing``.
-        match_range: R of the sharing pool (0 disables sharing).
+        strategy: ``none``, ``inplace``, ``pool`` or ``sharing``.
+        match_range: R of MXNet's storage pool (``pool``; 0 disables its sharing).
         num_temp: co-share colours (1 = no co-share).
         inplace: kill switch for in-place (also off under ``none``).
         order: execution order (default ``graph.nodes``).
@@ -305,14 +366,49 @@ def plan_memory(graph: Graph, nbytes: Mapping[Entry, int], dtypes: Mapping[Entry
     pairs = plan_inplace(live, nbytes, dtypes, frozenset(ext),
                          enabled=inplace and strategy != "none")
     # step 3: colours
-    colour = colour_nodes(live.order, num_temp if strategy == "sharing" else 1)
-    share = match_range if strategy == "sharing" else 0
-    # step 4: sweep
+    sharing = strategy in ("pool", "sharing")
+    colour = colour_nodes(live.order, num_temp if sharing else 1)
+    share = match_range if strategy == "pool" else 0
+    # step 4: the pool's sweep (without sharing: one storage per in-place group)
     storage, sizes = _sweep(live, nbytes, unallocated.union(ext), pairs.pair_ids, colour, share)
+    lives = _lives(live, storage, len(sizes))
+    if strategy == "sharing":  # the arena places the in-place groups by liveness
+        starts, ends = zip(*lives) if lives else ((), ())
+        colours = _storage_colours(live, storage, colour, len(sizes))
+        arena = layout_arena(sizes, starts, ends, colours)
+    else:
+        arena = side_by_side(sizes, _storage_colours(live, storage, colour, len(sizes)))
+        if sharing:  # the pool: storages side by side; the bound is that of its groups
+            groups = _sweep(live, nbytes, unallocated.union(ext), pairs.pair_ids, colour, 0)
+            glives = _lives(live, groups[0], len(groups[1]))
+            arena = Arena(arena.offsets, arena.size, live_peak(
+                [align(x) for x in groups[1]], [a for a, _ in glives], [b for _, b in glives]))
     return MemoryPlan(strategy, live, storage, tuple(sizes), pairs.pairs, nbytes, ext,
                       unallocated, colour, graph,
-                      len(graph.outputs) if num_forward is None else num_forward, share,
-                      num_temp)
+                      len(graph.outputs) if num_forward is None else num_forward, arena,
+                      lives, share, num_temp)
+
+
+def _lives(live: Liveness, storage: Mapping[Entry, int],
+           count: int) -> tuple[tuple[int, int], ...]:
+    """(first, last) step of each storage's entries: definitions to last value reads."""
+    first = [len(live.order)] * count
+    last = [-1] * count
+    for e, sid in storage.items():
+        k = live.entry_id(e)
+        pos = live.position[e.node]
+        first[sid] = min(first[sid], pos)
+        last[sid] = max(last[sid], live.last_step[k], pos)
+    return tuple(zip(first, last))
+
+
+def _storage_colours(live: Liveness, storage: Mapping[Entry, int], colour: Mapping[Node, int],
+                     count: int) -> list[int]:
+    """The co-share colour of each storage (that of the nodes writing it)."""
+    out = [0] * count
+    for e, sid in storage.items():
+        out[sid] = colour[e.node]
+    return out
 
 
 def _sweep(live: Liveness, nbytes: Mapping[Entry, int], skip: AbstractSet[Entry],
@@ -377,7 +473,8 @@ def check_memory_plan(plan: MemoryPlan) -> None:
     Checks: every operator output is planned, external or unallocated; storage sizes hold
     their entries; entries sharing a storage have disjoint lives, except a declared in-place
     pair (output defined at the node where its input dies, the op declaring that pair); no
-    external entry is overwritten in place.
+    external entry is overwritten in place; storages live at the same time occupy disjoint
+    bytes of the arena (``optim.arena.check_arena``), and the arena is at least the bound.
     """
     live = plan.liveness
     for e in live.entries:
@@ -400,6 +497,17 @@ def check_memory_plan(plan: MemoryPlan) -> None:
             _check_pair(plan, sid, holder, cur)
             if live.last_use[cur] >= live.last_use[holder]:
                 holder = cur
+    if plan.lives != _lives(live, plan.storage, plan.num_storage):
+        raise PlanError("the storages' lives do not match the entries placed in them")
+    starts, ends = zip(*plan.lives) if plan.lives else ((), ())
+    try:
+        check_arena(plan.arena, plan.storage_bytes, starts, ends,
+                    _storage_colours(live, plan.storage, plan.colour, plan.num_storage))
+    except ArenaError as e:
+        raise PlanError(f"arena: {e}") from None
+    if plan.planned_bytes < plan.live_peak_bytes:
+        raise PlanError(f"the arena ({plan.planned_bytes} bytes) is below the bound "
+                        f"({plan.live_peak_bytes} bytes)")
 
 
 def _check_pair(plan: MemoryPlan, sid: int, prev: Entry, cur: Entry) -> None:

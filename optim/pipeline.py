@@ -116,19 +116,20 @@ def resolve_strategy(strategy: str | None, flags: PlannerFlags) -> str:
     """The memory strategy in force: the caller's, else from the environment (MXNet names).
 
     ``NO_MEMORY_PLAN=1`` -> ``none``; ``MXNET_EXEC_MATCH_RANGE=0`` -> ``inplace`` (``none``
-    when in-place is off too); otherwise ``sharing`` (MXNet's default).
+    when in-place is off too); otherwise ``sharing`` (the arena; MXNet's default shares too,
+    with its storage pool: ``pool``). ``NO_ARENA=1`` turns ``sharing`` into ``pool``.
     """
     from .memory import STRATEGIES
     if strategy is not None:
         if strategy not in STRATEGIES:
             raise SymbolError(f"unknown memory strategy '{strategy}'; expected one of "
                               f"{', '.join(STRATEGIES)}")
-        return strategy
+        return "pool" if strategy == "sharing" and flags.no_arena else strategy
     if flags.no_memory_plan:
         return "none"
     if flags.match_range == 0:
         return "inplace" if flags.inplace else "none"
-    return "sharing"
+    return "pool" if flags.no_arena else "sharing"
 
 
 def default_grad_req(arguments: Sequence[str], inputs: Sequence[str]) -> dict[str, str]:
@@ -225,7 +226,7 @@ def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[s
         return plan_memory(joint.graph, nbytes, types, num_forward=joint.num_forward,
                            external=ext, strategy=strategy, match_range=match_range,
                            num_temp=flags.num_temp, inplace=flags.inplace)
-    if strategy == "sharing" and flags.auto_search_match_range:
+    if strategy == "pool" and flags.auto_search_match_range:
         mplan = _run("plan_memory", done, lambda: auto_match_range(plan))
     else:
         mplan = _run("plan_memory", done, lambda: plan(flags.match_range))

@@ -67,5 +67,5 @@ def test_bad_values_fail_with_one_clear_message(env, message):
 def test_unknown_strategy_lists_the_valid_ones():
     from symbol.errors import SymbolError
     with pytest.raises(SymbolError, match="unknown memory strategy 'shared'; expected one of "
-                                          "none, inplace, sharing"):
+                                          "none, inplace, pool, sharing"):
         resolve_strategy("shared", read_flags({}))

@@ -29,12 +29,37 @@ def _paper_order(net):
     return [by_name[n] for n in ("B", "C", "F", "E", "G")]
 
 
-def test_paper_fig2_sharing_is_exactly_the_papers():
+def test_paper_fig2_pool_is_exactly_the_papers():
     net = fig2()
-    plan = plan_forward(net, {"A": (1, 2, 8, 8)}, order=_paper_order(net))
+    plan = plan_forward(net, {"A": (1, 2, 8, 8)}, order=_paper_order(net), strategy="pool")
     check_memory_plan(plan)
     assert groups(plan) == [{"B", "E", "G"}, {"C"}, {"F"}]
     assert [(o.node.name, i.node.name) for o, i in plan.inplace.items()] == [("G", "E")]
+
+
+def _bytes_of(plan, name):
+    e = next(e for e in plan.storage if e.node.name == name)
+    start = plan.offsets[plan.storage[e]]
+    return range(start, start + plan.nbytes[e])
+
+
+def _overlap(a: range, b: range) -> bool:
+    return a.start < b.stop and b.start < a.stop
+
+
+def test_paper_fig2_arena_shares_the_papers_bytes():
+    # the arena realises the same sharing by byte ranges: E and G (in place) reuse B's bytes
+    # (B dies at F), C and F never overlap B or each other while live
+    net = fig2()
+    order = _paper_order(net)
+    plan = plan_forward(net, {"A": (1, 2, 8, 8)}, order=order)
+    pool = plan_forward(net, {"A": (1, 2, 8, 8)}, order=order, strategy="pool")
+    check_memory_plan(plan)
+    assert plan.strategy == "sharing" and plan.num_storage == 4  # in-place groups
+    b, c, e, f = (_bytes_of(plan, n) for n in "BCEF")
+    assert _overlap(e, b) and _bytes_of(plan, "G") == e
+    assert not _overlap(c, b) and not _overlap(f, b) and not _overlap(c, f)
+    assert plan.planned_bytes == plan.live_peak_bytes == pool.planned_bytes
 
 
 def test_paper_fig2_strategies_none_and_inplace():
@@ -95,7 +120,7 @@ def test_inplace_needs_equal_sizes():
 def test_match_range_zero_disables_sharing_and_ranges_limit_reuse():
     net = fig2()
     order = _paper_order(net)
-    off = plan_forward(net, {"A": (1, 2, 8, 8)}, order=order, match_range=0)
+    off = plan_forward(net, {"A": (1, 2, 8, 8)}, order=order, match_range=0, strategy="pool")
     assert off.num_storage == 4  # in-place only
 
 
@@ -113,7 +138,7 @@ def test_shape_only_inputs_do_not_extend_liveness():
     assert live.last_use[r] == live.position[next(n for n in live.order if n.name == "p")]
 
 
-@pytest.mark.parametrize("strategy", ["none", "inplace", "sharing"])
+@pytest.mark.parametrize("strategy", ["none", "inplace", "pool", "sharing"])
 @pytest.mark.parametrize("name,build,shapes", [
     ("mlp", lambda: mlp.get_symbol(), {"data": (8, 100)}),
     ("resnet", lambda: resnet.get_symbol(num_classes=10, units=(2, 2, 2),
@@ -134,12 +159,18 @@ def test_strategies_order_planned_bytes_on_resnet():
     net = resnet.get_symbol(num_classes=10, units=(2, 2, 2), filter_list=(16, 64, 128, 256),
                             image_shape=(3, 32, 32))
     sizes = {s: plan_training(net, {"data": (4, 3, 32, 32)}, s).plan
-             for s in ("none", "inplace", "sharing")}
+             for s in ("none", "inplace", "pool", "sharing")}
     assert sizes["none"].planned_bytes > sizes["inplace"].planned_bytes \
-        > sizes["sharing"].planned_bytes
+        > sizes["pool"].planned_bytes > sizes["sharing"].planned_bytes
     assert sizes["none"].num_storage > sizes["inplace"].num_storage \
-        > sizes["sharing"].num_storage
+        > sizes["pool"].num_storage
+    # the arena keeps one storage per in-place group and shares bytes instead
+    assert sizes["sharing"].num_storage == sizes["inplace"].num_storage
     assert sizes["none"].num_inplace == 0 < sizes["inplace"].num_inplace
+    for s in ("none", "inplace"):  # nothing shared: the arena is the bound
+        assert sizes[s].planned_bytes == sizes[s].live_peak_bytes
+    assert sizes["pool"].live_peak_bytes == sizes["sharing"].live_peak_bytes
+    assert sizes["sharing"].planned_bytes <= 1.05 * sizes["sharing"].live_peak_bytes
 
 
 def _corrupt(plan, **changes):
@@ -148,13 +179,29 @@ def _corrupt(plan, **changes):
 
 def test_checker_rejects_two_live_entries_in_one_storage():
     net = fig2()
-    plan = plan_forward(net, {"A": (1, 2, 8, 8)}, order=_paper_order(net))
+    plan = plan_forward(net, {"A": (1, 2, 8, 8)}, order=_paper_order(net), strategy="pool")
     storage = dict(plan.storage)
     c = next(e for e in storage if e.node.name == "C")
     f = next(e for e in storage if e.node.name == "F")
     storage[c] = storage[f]  # C and F are live together
     with pytest.raises(PlanError, match="overwrites"):
         check_memory_plan(_corrupt(plan, storage=storage))
+
+
+def test_checker_rejects_two_live_storages_sharing_bytes():
+    from optim.arena import Arena
+    net = fig2()
+    plan = plan_forward(net, {"A": (1, 2, 8, 8)}, order=_paper_order(net))
+    c = plan.storage[next(e for e in plan.storage if e.node.name == "C")]
+    f = plan.storage[next(e for e in plan.storage if e.node.name == "F")]
+    offsets = list(plan.offsets)
+    offsets[f] = offsets[c]  # C and F are live together
+    bad = Arena(tuple(offsets), plan.arena.size, plan.arena.live_peak)
+    with pytest.raises(PlanError, match="share bytes while both live"):
+        check_memory_plan(_corrupt(plan, arena=bad))
+    small = Arena(plan.offsets, plan.arena.size // 2, plan.arena.live_peak)
+    with pytest.raises(PlanError, match="outside the arena"):
+        check_memory_plan(_corrupt(plan, arena=small))
 
 
 def test_checker_rejects_a_storage_too_small():
@@ -194,22 +241,32 @@ def test_coshare_keeps_parallel_branches_apart():
     right = sym.Activation(sym.FullyConnected(x, num_hidden=32, name="r1"), act_type="relu",
                            name="r2")
     net = sym.Concat(left, right, dim=1, name="cat")
-    one = plan_forward(net, {"x": (4, 8)})
-    two = plan_forward(net, {"x": (4, 8)}, num_temp=2)
-    check_memory_plan(two)
-    colours = {n.name: two.colour[n] for n in two.liveness.order}
-    assert colours["l1"] == colours["l2"] == colours["l3"] != colours["r1"]
-    # every storage is used by nodes of a single colour
-    for sid in range(two.num_storage):
-        assert len({two.colour[e.node] for e in two.entries_of(sid)}) == 1
-    assert two.num_storage >= one.num_storage
+    for strategy in ("pool", "sharing"):
+        one = plan_forward(net, {"x": (4, 8)}, strategy=strategy)
+        two = plan_forward(net, {"x": (4, 8)}, num_temp=2, strategy=strategy)
+        check_memory_plan(two)
+        colours = {n.name: two.colour[n] for n in two.liveness.order}
+        assert colours["l1"] == colours["l2"] == colours["l3"] != colours["r1"]
+        # every storage is used by nodes of a single colour
+        for sid in range(two.num_storage):
+            assert len({two.colour[e.node] for e in two.entries_of(sid)}) == 1
+        assert two.num_storage >= one.num_storage
+        assert two.planned_bytes >= one.planned_bytes
+    # in the arena, the colours' byte ranges are apart: no left-branch value ever shares a byte
+    # with a right-branch value, though l1 dies before r1 is made in this order
+    left = [_bytes_of(two, n) for n in ("l1", "l2", "l3")]
+    right = [_bytes_of(two, n) for n in ("r1", "r2")]
+    assert not any(_overlap(a, b) for a in left for b in right)
 
 
 def test_summary_and_class_breakdown():
     net = mlp.get_symbol()
     plan = plan_training(net, {"data": (8, 100)}, "sharing").plan
     classes = plan.bytes_by_class()
-    assert classes["activations"] + classes["gradients"] == plan.planned_bytes
+    assert classes["activations"] + classes["gradients"] + classes["unused"] \
+        == plan.planned_bytes
+    assert classes["activations"] > 0 and classes["gradients"] > 0
+    assert classes["activations"] + classes["gradients"] == plan.live_peak_bytes
     assert classes["parameters"] == sum(4 * n for n in (128 * 100 + 128, 64 * 128 + 64,
                                                         10 * 64 + 10))
     assert classes["parameter_gradients"] > 0 and classes["inputs"] > 0

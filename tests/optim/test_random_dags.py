@@ -1,4 +1,4 @@
-"""check_memory_plan holds on random DAGs, for every strategy (Hypothesis)."""
+"""check_memory_plan (arena included) holds on random DAGs, for every strategy (Hypothesis)."""
 from __future__ import annotations
 
 import pytest
@@ -51,7 +51,7 @@ def random_net(draw):
     return sym.Group([sym.MakeLoss(h) if draw(st.booleans()) else h for h in heads])
 
 
-@pytest.mark.parametrize("strategy", ["none", "inplace", "sharing"])
+@pytest.mark.parametrize("strategy", ["none", "inplace", "pool", "sharing"])
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(net=random_net(), num_temp=st.sampled_from([1, 1, 2, 3]),
        match_range=st.sampled_from([1, 2, 16]))
@@ -63,3 +63,7 @@ def test_random_dag_plans_pass_the_checker(strategy, net, num_temp, match_range)
     check_memory_plan(plan)
     if strategy == "none":
         assert plan.num_storage == len(plan.storage)
+    # the arena is within one alignment unit per storage of the liveness bound
+    assert plan.live_peak_bytes <= plan.planned_bytes
+    if strategy in ("none", "inplace"):
+        assert plan.planned_bytes == plan.live_peak_bytes
