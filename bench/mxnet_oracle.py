@@ -25,29 +25,53 @@ shortcuts carry ``mirror_stage``), with units (3, 24, 36, 3) = 66 units, 200 lay
 input, FC embedding, 5000-way ``softmax_cross_entropy`` + ``MakeLoss`` per step, shared weights,
 ``mirror_stage=str(t)`` on each step's c and h) with 50 and 200 steps.
 
+Our own MXNet-style networks (``bench/mxnet_compare.py`` plans their saved JSON with this
+framework and prints the ratios):
+
+* ``vgg16_max_pool``: VGG-16 as in MXNet's ``example/image-classification/symbols/vgg.py``
+  without batch norm (13 3x3 Convolution + ReLU layers, five 2x2/2 max Pooling, FC 4096 - ReLU -
+  Dropout(0.5) twice, FC 1000, SoftmaxOutput), batch 32 at 224x224;
+* ``mlp_dropout``: 4096 inputs, three FC 4096 - ReLU - Dropout(0.5) layers, FC 1000,
+  SoftmaxOutput, batch 512;
+* ``resnet_post_66_units``: the post-activation bottleneck ResNet of the mxnet-memonger
+  ``example_resnet.py`` (Conv - BN - act modules, a projection module on each stage's first
+  unit, ``sum = shortcut + conv3`` with no activation after it, ``mirror_stage='True'`` on each
+  unit's input, the 7x7/2 stem and a 3x3/2 max pool without padding, 7x7 avg pool, FC 1000)
+  with ReLU (``Activation``) as the act instead of the example's ``LeakyReLU(act_type='leaky')``,
+  64 base filters, units (3, 24, 36, 3) = 66 units, 200 layers, batch 32 at 224x224.
+
 Each symbol's JSON (MXNet's own ``tojson()`` text) is saved in ``bench/mxnet_nets/<net>.json``
 when it is at most ``--max-json-mib`` (default 1 MiB, to stay commit-sized), and
 ``bench/mxnet_nets/shapes.json`` records, per saved net, the input shapes and MXNet's
 ``infer_shape`` result (argument, auxiliary-state and output names with shapes). The tests load
 these files into this framework's Symbol and compare. The printed report is also written to
-``bench/mxnet_nets/oracle.json``, so the planned MiB can be compared without MXNet.
+``bench/mxnet_nets/oracle.json``, so the planned MiB can be compared without MXNet. Both files
+are merged by net: a run over some nets replaces those nets' rows and JSON records and keeps
+the others' (``--nets vgg16_max_pool`` does not drop the ResNet measured earlier).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import platform
 import re
 import subprocess
 import sys
 from collections import namedtuple
+from typing import Any
 
 import mxnet as mx
 
-NETS = {"resnet_66_units": ("resnet", (3, 24, 36, 3)),
-        "resnet_333_units": ("resnet", (3, 131, 196, 3)),
-        "lstm_50_steps": ("lstm", 50),
-        "lstm_200_steps": ("lstm", 200)}
+NETS: dict[str, tuple[str, Any]] = {
+    "resnet_66_units": ("resnet", (3, 24, 36, 3)),
+    "resnet_333_units": ("resnet", (3, 131, 196, 3)),
+    "lstm_50_steps": ("lstm", 50),
+    "lstm_200_steps": ("lstm", 200),
+    "vgg16_max_pool": ("vgg", (2, 2, 3, 3, 3)),
+    "mlp_dropout": ("mlp", (4096, 4096, 4096)),
+    "resnet_post_66_units": ("resnet_post", (3, 24, 36, 3)),
+}
 SETTINGS = {"default": {}, "mirror": {"MXNET_BACKWARD_DO_MIRROR": "1"},
             "no_sharing": {"NNVM_EXEC_MATCH_RANGE": "0"}}
 #: MiB values from the paper's notes (MXNet 1.9.1): default / mirror / match range 0.
@@ -168,14 +192,92 @@ def lstm(seq_len, num_layers=4, num_hidden=1024, num_label=5000):
     return mx.sym.Group(losses)
 
 
+# -- our own MXNet-style nets: VGG-16, an MLP with Dropout, a post-activation ResNet ----------
+
+def vgg(layers, filters=(64, 128, 256, 512, 512), num_classes=1000):
+    """VGG (MXNet's example symbols/vgg.py, no batch norm): conv3x3-ReLU blocks, 2x2/2 max pool
+    after each block, then FC 4096 - ReLU - Dropout twice and the classifier."""
+    body = mx.sym.Variable("data")
+    for i, (num, num_filter) in enumerate(zip(layers, filters)):
+        for j in range(num):
+            body = mx.sym.Convolution(body, kernel=(3, 3), pad=(1, 1), num_filter=num_filter,
+                                      name="conv%d_%d" % (i + 1, j + 1))
+            body = mx.sym.Activation(body, act_type="relu", name="relu%d_%d" % (i + 1, j + 1))
+        body = mx.sym.Pooling(body, pool_type="max", kernel=(2, 2), stride=(2, 2),
+                              name="pool%d" % (i + 1))
+    body = mx.sym.Flatten(body, name="flatten")
+    for k in (6, 7):
+        body = mx.sym.FullyConnected(body, num_hidden=4096, name="fc%d" % k)
+        body = mx.sym.Activation(body, act_type="relu", name="relu%d" % k)
+        body = mx.sym.Dropout(body, p=0.5, name="drop%d" % k)
+    body = mx.sym.FullyConnected(body, num_hidden=num_classes, name="fc8")
+    return mx.sym.SoftmaxOutput(body, name="softmax")
+
+
+def mlp(hidden, num_classes=1000):
+    """FC - ReLU - Dropout(0.5) per hidden layer, then the classifier."""
+    body = mx.sym.Variable("data")
+    for i, num in enumerate(hidden):
+        body = mx.sym.FullyConnected(body, num_hidden=num, name="fc%d" % (i + 1))
+        body = mx.sym.Activation(body, act_type="relu", name="relu%d" % (i + 1))
+        body = mx.sym.Dropout(body, p=0.5, name="drop%d" % (i + 1))
+    body = mx.sym.FullyConnected(body, num_hidden=num_classes, name="fc%d" % (len(hidden) + 1))
+    return mx.sym.SoftmaxOutput(body, name="softmax")
+
+
+def conv_module(data, num_filter, kernel, pad=(0, 0), stride=(1, 1), name=None):
+    """Conv - BN - ReLU (mxnet-memonger's ConvModule, with ReLU for its LeakyReLU)."""
+    conv = mx.sym.Convolution(data, kernel=kernel, stride=stride, pad=pad,
+                              num_filter=num_filter, name=name + "_conv")
+    bn = mx.sym.BatchNorm(conv, fix_gamma=True, name=name + "_bn")
+    return mx.sym.Activation(bn, act_type="relu", name=name + "_relu")
+
+
+def res_module(data, base_filter, stage, layer):
+    """A post-activation bottleneck unit (mxnet-memonger's ResModule)."""
+    num_f = base_filter * 2 ** stage
+    s = 2 if stage != 0 and layer == 0 else 1
+    name = "stage%d_unit%d" % (stage + 1, layer + 1)
+    conv1 = conv_module(data, num_f, (1, 1), name=name + "_1")
+    conv2 = conv_module(conv1, num_f, (3, 3), pad=(1, 1), stride=(s, s), name=name + "_2")
+    conv3 = conv_module(conv2, num_f * 4, (1, 1), name=name + "_3")
+    shortcut = data
+    if layer == 0:
+        shortcut = conv_module(data, num_f * 4, (1, 1), stride=(s, s), name=name + "_sc")
+    data._set_attr(mirror_stage="True")
+    return mx.sym.elemwise_add(shortcut, conv3, name=name + "_sum")
+
+
+def resnet_post(units, base_filter=64, num_classes=1000):
+    """mxnet-memonger's example_resnet.get_symbol (post-activation, 4 stages)."""
+    data = mx.sym.Variable("data")
+    body = conv_module(data, base_filter, (7, 7), pad=(3, 3), stride=(2, 2), name="stem")
+    body = mx.sym.Pooling(body, pool_type="max", kernel=(3, 3), stride=(2, 2), name="pool0")
+    for stage, num in enumerate(units):
+        for layer in range(num):
+            body = res_module(body, base_filter, stage, layer)
+    body = mx.sym.Pooling(body, kernel=(7, 7), stride=(1, 1), pool_type="avg",
+                          name="global_pool")
+    body = mx.sym.Flatten(body, name="flatten")
+    body = mx.sym.FullyConnected(body, num_hidden=num_classes, name="fc1")
+    return mx.sym.SoftmaxOutput(body, name="softmax")
+
+
 # -- measuring ---------------------------------------------------------------------------------
 
 def build(net):
     """``(symbol, input shapes)`` for a name in NETS."""
     kind, size = NETS[net]
+    image = {"data": (32, 3, 224, 224), "softmax_label": (32,)}
     if kind == "resnet":
-        return resnet(size), {"data": (32, 3, 224, 224), "softmax_label": (32,)}
-    shapes = {"t%d_data" % t: (64, 50) for t in range(size)}
+        return resnet(size), image
+    if kind == "resnet_post":
+        return resnet_post(size), image
+    if kind == "vgg":
+        return vgg(size), image
+    if kind == "mlp":
+        return mlp(size), {"data": (512, 4096), "softmax_label": (512,)}
+    shapes: dict[str, tuple[int, ...]] = {"t%d_data" % t: (64, 50) for t in range(size)}
     shapes.update({"t%d_label" % t: (64,) for t in range(size)})
     shapes.update({"l%d_init_%s" % (i, k): (64, 1024) for i in range(4) for k in "ch"})
     return lstm(size), shapes
@@ -216,15 +318,18 @@ def shape_record(symbol, shapes):
 
 
 def save_jsons(nets, out_dir, max_mib):
-    """Save the JSON of every net that fits, and the shapes sidecar; return (saved, skipped)."""
+    """Save the JSON of every net that fits, and merge their records into the shapes sidecar
+    (records of other nets are kept); return (saved, skipped)."""
     os.makedirs(out_dir, exist_ok=True)
-    sidecar, saved, skipped = {}, [], []
+    sidecar = _read_json(os.path.join(out_dir, "shapes.json")).get("nets", {})
+    saved, skipped = [], []
     for net in nets:
         symbol, shapes = build(net)
         text = symbol.tojson()
         size = len(text.encode()) / 2 ** 20
         if size > max_mib:
             skipped.append({"net": net, "json_mib": round(size, 2)})
+            sidecar.pop(net, None)
             continue
         with open(os.path.join(out_dir, net + ".json"), "w") as f:
             f.write(text)
@@ -235,12 +340,52 @@ def save_jsons(nets, out_dir, max_mib):
     return saved, skipped
 
 
+def _read_json(path):
+    """The document at ``path``, or ``{}`` when there is none."""
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def _merge_rows(old, new):
+    """``old`` rows (dicts with a "net" key) with those of ``new``'s nets replaced in place and
+    new nets appended."""
+    fresh = {r["net"]: r for r in new}
+    merged = [fresh.pop(r["net"], r) for r in old]
+    return merged + [r for r in new if r["net"] in fresh]
+
+
+def merge_report(path, report):
+    """``report`` merged into the oracle file at ``path``: rows, saved and skipped by net."""
+    old = _read_json(path)
+    out = dict(report)
+    for key in ("results", "saved", "skipped"):
+        rows = _merge_rows(old.get(key, []), report.get(key, []))
+        if key != "results":  # a net is either saved or skipped
+            other = {r["net"] for r in report.get("skipped" if key == "saved" else "saved", [])}
+            rows = [r for r in rows if r["net"] not in other]
+        out[key] = rows
+    return out
+
+
 def _dump_sidecar(doc):
     """Indented JSON with each shape and each ``[name, shape]`` pair on one line."""
     text = json.dumps(doc, indent=1)
     text = re.sub(r"\[[-\d,\s]*\]", lambda m: json.dumps(json.loads(m.group(0))), text)
     text = re.sub(r'\[\s*("[^"]*"),\s*(\[[-\d, ]*\])\s*\]', r"[\1, \2]", text)
     return text + "\n"
+
+
+def machine():
+    """Where the numbers were measured (MXNet's plan does not depend on it, the record does)."""
+    model = ""
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f
+                          if line.startswith("model name")), "")
+    return {"platform": platform.platform(), "cpu": model or platform.processor(),
+            "cpus": os.cpu_count(), "python": platform.python_version()}
 
 
 def main():
@@ -258,12 +403,14 @@ def main():
     unknown = [n for n in nets if n not in NETS]
     if unknown:
         parser.error(f"unknown nets {unknown}; choose from {list(NETS)}")
-    rows = []
+    rows, where = [], machine()
     for net in nets:
         row = {"net": net}
         for setting in SETTINGS:
             row[setting + "_mib"] = measure_in_subprocess(net, setting)
-        row["reference_mib"] = dict(zip(SETTINGS, REFERENCE[net]))
+        if net in REFERENCE:
+            row["reference_mib"] = dict(zip(SETTINGS, REFERENCE[net]))
+        row["machine"] = where
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
     report = {"mxnet_version": mx.__version__, "device": "cpu",
@@ -272,7 +419,9 @@ def main():
               "results": rows}
     if not args.no_save:
         report["saved"], report["skipped"] = save_jsons(nets, args.out_dir, args.max_json_mib)
-        with open(os.path.join(args.out_dir, "oracle.json"), "w") as f:
+        path = os.path.join(args.out_dir, "oracle.json")
+        report = merge_report(path, report)
+        with open(path, "w") as f:
             f.write(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
 

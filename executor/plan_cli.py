@@ -107,14 +107,14 @@ def plan_table(name: str, plan: MemoryPlan, out: TextIO, mirror: MirrorPlan | No
     """The plan as a table for people: bytes exactly and auto-scaled, per class."""
     rep = report_dict(plan, mirror, joint=joint)
     print(f"network {name}: {rep['num_ops']} ops in the joint graph, strategy "
-          f"{plan.strategy} (match range {plan.match_range}, co-share {plan.num_temp})", file=out)
+          f"{plan.strategy} ({plan.settings()})", file=out)
     if mirror is not None:
         ran = rep.get("recompute_ops")
         print(mirror.summary() + ("" if ran is None else
                                   f"; the backward pass runs {ran} recompute ops"), file=out)
     rows = [("class", "bytes", "size")]
     for cls, b in [*rep["bytes_by_class"].items(), ("planned (a+g)", plan.planned_bytes),
-                   ("total", plan.total_bytes)]:
+                   ("live peak (bound)", plan.live_peak_bytes), ("total", plan.total_bytes)]:
         rows.append((cls, f"{b:,}", format_bytes(b)))
     for line in _table(rows):
         print(line, file=out)

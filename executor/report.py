@@ -15,7 +15,7 @@ MiB = 2**20
 #: Kernels that allocate output-sized temporaries (torch's generated ``out=`` overloads compute
 #: then copy); the largest such node is the workspace estimate.
 WORKSPACE_OPS = frozenset({"Convolution", "_backward_Convolution", "_backward_BatchNorm",
-                           "_backward_Activation"})
+                           "_backward_Activation", "Pooling", "_backward_Pooling"})
 
 
 def workspace_estimate(exe: Executor) -> int:
@@ -61,13 +61,13 @@ def debug_str(exe: Executor) -> str:
     """The executed graph (shapes, storage ids, in-place), then MXNet's allocation total."""
     plan = exe.plan
     lines = [f"Symbol outputs: {', '.join(exe.symbol.list_outputs())}",
-             f"Memory strategy: {plan.strategy} (match range {plan.match_range}, "
-             f"co-share colours {plan.num_temp})"]
+             f"Memory strategy: {plan.strategy} ({plan.settings()})"]
     for node in plan.liveness.order:
         outs = []
         for i in range(node.num_outputs):
             e = Entry(node, i)
-            where = (f"sid={plan.storage[e]}" if e in plan.storage
+            where = (f"sid={plan.storage[e]}@{plan.offsets[plan.storage[e]]}"
+                     if e in plan.storage
                      else "bound" if e in plan.external else "skipped")
             if e in plan.inplace:
                 where += f" inplace:{plan.inplace[e].node.name}"

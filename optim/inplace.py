@@ -14,6 +14,9 @@ Legality conditions, each with the counterexample it excludes:
   * neither the input nor the output is externally bound (arguments, auxiliary states, head
     gradients, gradients written into ``grad_dict``) — never overwrite a user's array;
   * equal byte size and dtype — a smaller buffer cannot hold the output;
+  * the output has a reader — an output nobody reads gets no storage (its kernel skips it), so
+    it would take the input's buffer away and hold nothing (BatchNorm's data gradient on a
+    network's input);
   * each input is taken by at most one output, each output takes at most one input.
 Complexity: O(nodes + declared pairs).
 Invariant (checked by ``check_memory_plan``): an output shares its input's storage only when
@@ -67,6 +70,7 @@ def _take_pairs(liveness: Liveness, nbytes: Mapping[Entry, int], dtypes: Mapping
                 external: AbstractSet[Entry], pair_ids: dict[int, int]) -> None:
     """Steps 1-2, by entry number: add every legal (output -> input) pair to ``pair_ids``."""
     entries, first, last_step = liveness.entries, liveness.first, liveness.last_step
+    readers = liveness.num_readers
     bound = bytearray(len(entries))  # externally bound, by entry number
     for e in external:
         if e.node in first:
@@ -80,7 +84,7 @@ def _take_pairs(liveness: Liveness, nbytes: Mapping[Entry, int], dtypes: Mapping
         for i, o in opdef.inplace(node.params):  # step 2
             e = node.inputs[i]
             src, dst = first[e.node] + e.index, outputs + o
-            if (last_step[src] == step and not bound[src] and not bound[dst]
+            if (last_step[src] == step and not bound[src] and not bound[dst] and readers[dst]
                     and reads.count(src) == 1 and src not in taken and dst not in pair_ids
                     and nbytes[entries[src]] == nbytes[entries[dst]]
                     and dtypes[entries[src]] == dtypes[entries[dst]]):

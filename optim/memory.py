@@ -226,6 +226,12 @@ class MemoryPlan:
         nxt = next((o for o, i in self.inplace.items() if i == e), None)
         return max(end, self._life_end(nxt)) if nxt is not None else end
 
+    def settings(self) -> str:
+        """How the storages were chosen: ``arena, co-share 1`` or ``match range 16, ...``."""
+        how = f"match range {self.match_range}" if self.strategy == "pool" else (
+            "arena" if self.strategy == "sharing" else "no sharing")
+        return f"{how}, co-share {self.num_temp}"
+
     def summary(self) -> str:
         """One line, e.g. ``sharing: planned 1.27 GiB in 41 storages (live peak 1.25 GiB),
         18 in-place, total ...``."""

@@ -4,8 +4,14 @@ Names, attributes and defaults follow MXNet 1.x. Each forward op has one backwar
 (``_backward_<Op>``) whose inputs are only what its gradient reads (the paper's minimal
 backward dependencies): FullyConnected and Convolution read ``out_grad``, ``data`` and
 ``weight`` (never the bias or the output); BatchNorm reads its saved statistics (hidden outputs)
-instead of recomputing them; Pooling reads the input's *shape* only (``shape_only``), plus the
-saved argmax indices for max pooling; Dropout reads its mask only.
+instead of recomputing them; avg/sum Pooling reads the input's *shape* only (``shape_only``);
+max Pooling reads the input and recomputes the argmax from it, so nothing is saved (MXNet's
+reads the input and the output); Dropout reads its one-byte mask only.
+
+In-place pairs (``inplace``), beyond the elementwise ones: every backward op here may write
+``data_grad`` over ``data`` once it has read it (MXNet declares this pair for
+``_backward_FullyConnected``), and ``_backward_Dropout`` over ``out_grad``. The kernels are
+written so that each declared pair is safe (tests/executor/test_mxnet_parity.py).
 
 Attribute values that are legal for the parser but unsupported here (``axis != 1``, a 3-D
 kernel, a non-empty dropout ``axes``) are rejected by the shape rules with ShapeError, so the
@@ -116,6 +122,12 @@ def _fc_grad(node: Node, ograds: list[Entry | None]) -> Sequence[Entry | None]:
     return [out(bwd, i) for i in range(len(node.inputs))]
 
 
+def _data_to_data_grad(params: Params) -> tuple[tuple[int, int], ...]:
+    """FullyConnected/Convolution backward: data_grad may overwrite data (MXNet declares this
+    pair for ``_backward_FullyConnected``); the kernels read data only before writing dx."""
+    return ((1, 0),)
+
+
 def _weighted_backward_shape(params: Params, ins: ShapeList) -> tuple[ShapeList, ShapeList]:
     """Shape rule of the FullyConnected/Convolution backward: (data, weight[, bias]) grads."""
     weight = ins[2]
@@ -190,6 +202,12 @@ def _bn_grad(node: Node, ograds: list[Entry | None]) -> Sequence[Entry | None]:
     return [out(bwd, 0), out(bwd, 1), out(bwd, 2), None, None]
 
 
+def _bn_backward_inplace(params: Params) -> tuple[tuple[int, int], ...]:
+    """data_grad may overwrite data or out_grad: the kernel computes every gradient before it
+    writes any (the in-place pass takes at most one of the two)."""
+    return ((1, 0), (0, 0))
+
+
 def _bn_backward_shape(params: Params, ins: ShapeList) -> tuple[ShapeList, ShapeList]:
     data = ins[1]
     c = None if data is None else (data[1],)
@@ -209,40 +227,35 @@ def _pool_size(size: int, k: int, s: int, p: int, ceil: bool) -> int:
     return n
 
 
-def _pool_outputs(params: Params) -> tuple[str, ...]:
-    return ("output", "indices") if params["pool_type"] == "max" else ("output",)
-
-
 def _pool_shape(params: Params, ins: ShapeList) -> tuple[ShapeList, ShapeList]:
-    nout = len(_pool_outputs(params))
     data = ins[0]
     if data is None:
-        return list(ins), [None] * nout
+        return list(ins), [None]
     n, c, h, w = _require_4d(data)
     kernel, stride, pad, ceil = pool_window(params, (h, w))
     oh = _pool_size(h, kernel[0], stride[0], pad[0], ceil)
     ow = _pool_size(w, kernel[1], stride[1], pad[1], ceil)
-    return list(ins), [(n, c, oh, ow)] * nout
-
-
-def _pool_type(params: Params, in_types: list[str | None], nout: int) -> list[str | None]:
-    return [in_types[0], "int64"][:nout]
+    return list(ins), [(n, c, oh, ow)]
 
 
 def _pool_grad(node: Node, ograds: list[Entry | None]) -> Sequence[Entry | None]:
     # y[i] = max_{j in window i} x[j] (avg: mean, sum: sum over the window)
     # max: dx[argmax_i] += dy[i];  avg: dx[j] += dy[i]/divisor_i, sum: dx[j] += dy[i] (j in i)
+    # max reads x's values (the argmax is recomputed from x, nothing is saved); avg/sum read
+    # only its shape
     if ograds[0] is None:
         return [None]
     data = node.inputs[0]
-    saved = [out(node, 1)] if node.params["pool_type"] == "max" else []
-    return [out(backward_node("_backward_Pooling", node, [ograds[0], *saved, data]))]
+    return [out(backward_node("_backward_Pooling", node, [ograds[0], data]))]
 
 
-def _pool_backward_args(params: Params) -> tuple[str, ...]:
-    if params["pool_type"] == "max":
-        return ("out_grad", "indices", "data")
-    return ("out_grad", "data")
+def _pool_backward_shape_only(params: Params) -> tuple[int, ...]:
+    return () if params["pool_type"] == "max" else (1,)
+
+
+def _pool_backward_inplace(params: Params) -> tuple[tuple[int, int], ...]:
+    # max: the kernel has the argmax before it writes dx, so dx may overwrite x
+    return ((1, 0),) if params["pool_type"] == "max" else ()
 
 
 def _pool_backward_shape(params: Params, ins: ShapeList) -> tuple[ShapeList, ShapeList]:
@@ -258,9 +271,13 @@ def _dropout_shape(params: Params, ins: ShapeList) -> tuple[ShapeList, ShapeList
     return list(ins), [ins[0], ins[0]]
 
 
+def _dropout_type(params: Params, in_types: list[str | None], nout: int) -> list[str | None]:
+    return [in_types[0], "uint8"]
+
+
 def _dropout_grad(node: Node, ograds: list[Entry | None]) -> Sequence[Entry | None]:
-    # y = x * m   (m = bernoulli(1-p) / (1-p), drawn in the forward and saved as output 1)
-    # dx = dy * m
+    # y = x * m / (1-p)   (m = bernoulli(1-p) in {0, 1}, drawn in the forward, saved as output 1)
+    # dx = dy * m / (1-p)
     if ograds[0] is None:
         return [None]
     return [out(backward_node("_backward_Dropout", node, [ograds[0], out(node, 1)]))]
@@ -273,10 +290,6 @@ def _dropout_backward_shape(params: Params, ins: ShapeList) -> tuple[ShapeList, 
 
 def _inplace0(params: Params) -> tuple[tuple[int, int], ...]:
     return ((0, 0),)
-
-
-def _inplace_any(params: Params) -> tuple[tuple[int, int], ...]:
-    return ((0, 0), (1, 0))
 
 
 # -- the table -----------------------------------------------------------------------------------
@@ -332,7 +345,7 @@ register(OpDef(
 register(OpDef(
     "_backward_FullyConnected", "nn", ("out_grad", "data", "weight"), _weighted_backward_shape,
     None, params=_FC, outputs=lambda p: _with_bias(p, ("data_grad", "weight_grad"), "bias_grad"),
-    is_backward=True))
+    inplace=_data_to_data_grad, is_backward=True))
 register(OpDef(
     "Convolution", "nn", lambda p: _with_bias(p, ("data", "weight"), "bias"), _conv_shape,
     _conv_grad, params=_CONV, cost=_matmul_cost,
@@ -340,7 +353,7 @@ register(OpDef(
 register(OpDef(
     "_backward_Convolution", "nn", ("out_grad", "data", "weight"), _weighted_backward_shape,
     None, params=_CONV, outputs=lambda p: _with_bias(p, ("data_grad", "weight_grad"), "bias_grad"),
-    is_backward=True))
+    inplace=_data_to_data_grad, is_backward=True))
 register(OpDef(
     "BatchNorm", "nn", ("data", "gamma", "beta", "moving_mean", "moving_var"), _bn_shape,
     _bn_grad, params=_BN, outputs=("output", "mean", "invstd"), num_visible=1,
@@ -352,20 +365,21 @@ register(OpDef(
 register(OpDef(
     "_backward_BatchNorm", "nn", ("out_grad", "data", "gamma", "mean", "invstd"),
     _bn_backward_shape, None, params=_BN, outputs=("data_grad", "gamma_grad", "beta_grad"),
-    shape_only=lambda p: (2,) if p["fix_gamma"] else (), is_backward=True))
-register(OpDef(
-    "Pooling", "nn", ("data",), _pool_shape, _pool_grad, params=_POOL, outputs=_pool_outputs,
-    num_visible=1, infer_type=_pool_type,
-    doc="2-D max/avg/sum pooling (NCHW); max also outputs hidden int64 argmax indices."))
-register(OpDef(
-    "_backward_Pooling", "nn", _pool_backward_args, _pool_backward_shape, None, params=_POOL,
-    outputs=("data_grad",), shape_only=lambda p: (len(_pool_backward_args(p)) - 1,),
+    shape_only=lambda p: (2,) if p["fix_gamma"] else (), inplace=_bn_backward_inplace,
     is_backward=True))
 register(OpDef(
+    "Pooling", "nn", ("data",), _pool_shape, _pool_grad, params=_POOL,
+    doc="2-D max/avg/sum pooling (NCHW). No hidden outputs: the max backward recomputes the "
+        "argmax from the input (MXNet's cuDNN backward reads input and output instead)."))
+register(OpDef(
+    "_backward_Pooling", "nn", ("out_grad", "data"), _pool_backward_shape, None, params=_POOL,
+    outputs=("data_grad",), shape_only=_pool_backward_shape_only,
+    inplace=_pool_backward_inplace, is_backward=True))
+register(OpDef(
     "Dropout", "nn", ("data",), _dropout_shape, _dropout_grad, params=_DROPOUT,
-    outputs=("output", "mask"), num_visible=1, inplace=_inplace0,
+    outputs=("output", "mask"), num_visible=1, inplace=_inplace0, infer_type=_dropout_type,
     doc="Drops elements with probability p and scales the rest by 1/(1-p); the hidden output "
-        "is the scaled mask (0 or 1/(1-p), data dtype)."))
+        "is the keep mask (0 or 1, uint8: a quarter of MXNet's float32 mask)."))
 register(OpDef(
     "_backward_Dropout", "nn", ("out_grad", "mask"), _dropout_backward_shape, None,
-    params=_DROPOUT, outputs=("data_grad",), inplace=_inplace_any, is_backward=True))
+    params=_DROPOUT, outputs=("data_grad",), inplace=_inplace0, is_backward=True))

@@ -11,7 +11,7 @@ import symbol as sym
 from .harness import Case
 
 X = sym.Variable("x")
-IMG = {"x": (2, 3, 7, 7)}
+IMG: dict[str, tuple[int, ...]] = {"x": (2, 3, 7, 7)}
 
 
 # -- FullyConnected ------------------------------------------------------------------------------
@@ -99,8 +99,17 @@ BN_CASES = [
 
 
 # -- Pooling -------------------------------------------------------------------------------------
-def _pool(id: str, reference, shape: tuple[int, ...] = IMG["x"], **attrs: Any) -> Case:
-    return Case(f"Pooling-{id}", lambda: sym.Pooling(X, **attrs), {"x": shape}, reference)
+def _pool(id: str, reference, shape: tuple[int, ...] = IMG["x"], inputs=None,
+          **attrs: Any) -> Case:
+    return Case(f"Pooling-{id}", lambda: sym.Pooling(X, **attrs), {"x": shape}, reference,
+                inputs=inputs or {})
+
+
+def _ties(shape: tuple[int, ...], values: int) -> dict[str, torch.Tensor]:
+    """Inputs drawn from ``values`` integers: most max-pooling windows hold a tie, which the
+    backward (recomputing the argmax) must break as torch's autograd does."""
+    gen = torch.Generator().manual_seed(3)
+    return {"x": torch.randint(0, values, shape, generator=gen).double()}
 
 
 POOL_CASES = [
@@ -122,6 +131,13 @@ POOL_CASES = [
           kernel=(3, 3), stride=(2, 2), pooling_convention="full"),
     _pool("avg-full-pad", lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True), (1, 2, 6, 6),
           kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="avg", pooling_convention="full"),
+    # ties: the gradient goes to the element torch's argmax picks, not to every maximum
+    _pool("max-ties-3x3-s1", lambda x: F.max_pool2d(x, 3, 1, 1), inputs=_ties(IMG["x"], 3),
+          kernel=(3, 3), stride=(1, 1), pad=(1, 1)),
+    _pool("max-ties-2x2-s2", lambda x: F.max_pool2d(x, 2, 2), (2, 3, 8, 8),
+          inputs=_ties((2, 3, 8, 8), 2), kernel=(2, 2), stride=(2, 2)),
+    _pool("global-max-all-equal", lambda x: F.max_pool2d(x, x.shape[2:]),
+          inputs={"x": torch.ones(IMG["x"], dtype=torch.float64)}, global_pool=True),
 ]
 
 
@@ -132,6 +148,7 @@ DROPOUT_CASES = [
          is_train=False),
     Case("Dropout-always-p0", lambda: sym.Dropout(X, p=0.0, mode="always"), IMG,
          lambda x: x.clone()),
+    Case("Dropout-p1-drops-everything", lambda: sym.Dropout(X, p=1.0), IMG, lambda x: x * 0),
 ]
 
 CASES = [*FC_CASES, *CONV_CASES, *BN_CASES, *POOL_CASES, *DROPOUT_CASES]

@@ -313,3 +313,17 @@ def test_joint_graph_runs_backward_in_reverse_forward_order():
     names = [n.name for n in joint.graph.nodes if n.name.endswith("_backward")]
     assert names == ["softmax_backward", "fc4_backward", "relu3_backward", "fc3_backward",
                      "relu2_backward", "fc2_backward", "relu1_backward", "fc1_backward"]
+
+
+def test_inplace_never_pairs_an_output_nobody_reads():
+    # BatchNorm on the network's input: its data gradient is read by nobody (the input has no
+    # gradient), gets no storage, so it must not take over out_grad's buffer either
+    x = sym.Variable("data")
+    bn = sym.BatchNorm(x, fix_gamma=False, name="bn")
+    net = sym.MakeLoss(sym.FullyConnected(sym.Activation(bn, act_type="relu", name="r"),
+                                          num_hidden=4, name="fc"), name="loss")
+    plan = plan_training(net, {"data": (4, 8)}, "sharing").plan
+    check_memory_plan(plan)
+    bwd = next(n for n in plan.liveness.order if n.op == "_backward_BatchNorm")
+    from symbol.graph import Entry
+    assert Entry(bwd, 0) in plan.unallocated and Entry(bwd, 0) not in plan.inplace
