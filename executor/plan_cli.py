@@ -83,7 +83,8 @@ def report_dict(plan: MemoryPlan, mirror: MirrorPlan | None = None,
         "bytes_by_class": plan.bytes_by_class(), "num_ops": len(plan.liveness.order)}
     if mirror is not None:
         out.update(mirror=mirror.strategy, recompute_flops=round(mirror.recompute_flops, 4),
-                   num_recomputed=len(mirror.recomputed), kept_bytes=mirror.kept_bytes,
+                   num_recomputed=mirror.num_recomputed, num_copies=mirror.num_copies,
+                   mirror_note=mirror.note, cut_points=mirror.cuts, kept_bytes=mirror.kept_bytes,
                    recomputed_bytes=mirror.recomputed_bytes, mirror_budget=mirror.budget,
                    search=[{"budget": b, "planned_bytes": p} for b, p in mirror.searched])
         if joint is not None:

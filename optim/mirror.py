@@ -9,29 +9,38 @@ Alg. 2, applied by ``symbol.gradient``). Strategies:
   ``drop-cheap-keep-bn`` is the paper-era variant that also keeps BatchNorm. Unlike MXNet we
   also recompute Dropout: its mask is redrawn from the same (seed, step, node) stream, so the
   recompute is exact.
-* ``sublinear``: paper Alg. 3 over the ``mirror_stage`` candidates with the Appendix A budget
-  search, each candidate plan scored by the exact memory planner.
+* ``sublinear``: paper Alg. 3 over the candidate cut points with the Appendix A budget search,
+  each candidate plan scored by the exact memory planner.
 * ``recursive``: the O(log n) scheme: candidates kept at levels of a recursive bisection
   (mirror counts up to log2 n), everything else recomputed at the deepest level.
 
+Candidates (``cut_groups``): the ``mirror_stage`` marks when any node carries one, else the
+cut points ``optim.cuts.auto_cut_groups`` finds in the forward graph.
 Attributes override every strategy: ``__force_mirroring__='True'`` recomputes a node (count at
 least 1), ``'False'`` keeps it.
 
 Algorithm 3 (``alg3``), for budget B: walk forward nodes in order adding each output's bytes to
-``temp``; at a candidate (a new ``mirror_stage`` value, or any node whose stage is ``'True'``)
-with ``temp > B`` keep it (checkpoint: x += its bytes, y = max(y, temp), temp = 0); other
-nodes of the same stage follow their group's decision; everything else is recomputed.
+``temp``; at a candidate (a group's first node) with ``temp > B`` keep it (checkpoint: x += its
+bytes, y = max(y, temp), temp = 0); other nodes of the same group follow their group's
+decision; everything else is recomputed.
 Search (Appendix A): B = 0 gives (x, y); try 6 budgets evenly spaced on [B/sqrt2, sqrt2 B] with
 B = sqrt(x y); keep the plan whose exact planned bytes are lowest.
+Accounting (``describe``): the requested counts are what Alg. 2 is given; the plan reports what
+the joint graph holds, the number of recomputed copies (``__mirror_of__`` nodes) of every node,
+which is exactly what the executor runs. Copies are made lazily, only where the backward pass
+reads them, so a requested count may yield fewer copies or none.
 Legality: never recompute variables, loss heads, backward ops, or nodes whose outputs are graph
 outputs (the user reads them; recomputing saves nothing).
 Complexity: alg3 O(nodes) (``alg3_scan`` reads the graph once, then O(eligible nodes) per
-budget); the search plans the joint graph once per distinct candidate, at most 6 times.
-Invariant (``check_mirror_plan``): no backward node reads a recomputed node's original output.
+budget); the search plans the joint graph once per distinct candidate, at most 6 times;
+``describe`` O(nodes of the joint graph).
+Invariant (``check_mirror_plan``): no backward node reads a recomputed node's original output,
+and every node has exactly the plan's count of copies in the joint graph.
 """
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -41,11 +50,14 @@ from symbol.gradient import MIRROR_OF, JointGraph
 from symbol.graph import Entry, Graph, Node, output_name
 from symbol.registry import numel
 
+from .cuts import auto_cut_groups
 from .liveness import value_slots
 
 __all__ = ["MIRROR_STRATEGIES", "MirrorPlan", "MirrorError", "eligible", "drop_cheap",
-           "apply_attributes", "stage_groups", "alg3", "alg3_scan", "recursive_counts",
-           "check_mirror_plan", "resolve_mirror", "parse_bytes", "KEEP_OPS", "executed_saved"]
+           "apply_attributes", "stage_groups", "cut_groups", "segments", "alg3", "alg3_scan",
+           "recursive_counts", "describe", "copies_in", "check_mirror_plan", "resolve_mirror",
+           "parse_bytes", "KEEP_OPS", "executed_saved", "has_marks", "unmirrored_lower_bound",
+           "forced"]
 
 MIRROR_STRATEGIES = ("none", "drop-cheap", "drop-cheap-keep-bn", "sublinear", "recursive")
 #: Ops MXNet 1.x keeps under MXNET_BACKWARD_DO_MIRROR=1.
@@ -60,15 +72,23 @@ class MirrorError(SymbolError, ValueError):
 
 @dataclass(frozen=True, eq=False)
 class MirrorPlan:
-    """A mirror plan: counts per node plus what the search tried.
+    """A mirror plan as the joint graph holds it, plus what was asked for and searched.
 
     Attributes:
         strategy: the strategy that produced it.
-        counts: forward node -> mirror count (only nodes with count >= 1).
+        counts: forward node -> number of its recomputed copies in the joint graph (only nodes
+            with at least one); the executor's ``recompute_calls`` per training step.
         budget: Alg. 3's B for sublinear plans (bytes), else None.
         searched: (budget, planned bytes) of every plan the search scored.
-        kept_bytes / recomputed_bytes: output bytes of the kept / recomputed forward nodes.
-        recompute_flops: extra forward flops as a fraction of one forward pass.
+        kept / recomputed: (name, op, bytes) of every forward node without copies, and
+            (name, op, bytes, copies) of every node with some, in forward order.
+        recompute_flops: extra forward flops of the copies (``OpDef.cost``) as a fraction of
+            one forward pass.
+        requested: the counts given to Alg. 2 (the strategy's, after attributes and any
+            fall-back); a node counted here may have fewer copies in ``counts``.
+        note: why the plan differs from the strategy's (a fall-back), else empty.
+        cuts: where the candidate cut points came from: ``marks`` (``mirror_stage``),
+            ``automatic``, or empty when the strategy uses none.
     """
 
     strategy: str
@@ -78,6 +98,9 @@ class MirrorPlan:
     kept: tuple[tuple[str, str, int], ...] = field(default=(), repr=False)
     recomputed: tuple[tuple[str, str, int, int], ...] = field(default=(), repr=False)
     recompute_flops: float = 0.0
+    requested: Mapping[Node, int] = field(default_factory=dict, repr=False)
+    note: str = ""
+    cuts: str = ""
 
     @property
     def kept_bytes(self) -> int:
@@ -86,6 +109,16 @@ class MirrorPlan:
     @property
     def recomputed_bytes(self) -> int:
         return sum(b for _, _, b, _ in self.recomputed)
+
+    @property
+    def num_recomputed(self) -> int:
+        """Forward nodes with at least one recomputed copy."""
+        return len(self.recomputed)
+
+    @property
+    def num_copies(self) -> int:
+        """Recomputed copies in the joint graph: kernel calls a training step adds."""
+        return sum(k for *_, k in self.recomputed)
 
     def saved(self) -> list[dict[str, Any]]:
         """Every forward node: name, op, bytes of its outputs, kept or recomputed (and how
@@ -101,11 +134,15 @@ class MirrorPlan:
                          f"{r['node']} ({r['op']})" for r in (rows or self.saved()))
 
     def summary(self) -> str:
-        """One line: strategy, counts, bytes kept and recomputed, extra compute."""
-        return (f"mirror {self.strategy}: {len(self.recomputed)} nodes recomputed "
-                f"({units.format_bytes(self.recomputed_bytes)}), {len(self.kept)} kept "
+        """One line: strategy, counts, bytes kept and recomputed, extra compute, fall-back."""
+        copies = self.num_copies
+        again = f", {copies} copies" if copies != self.num_recomputed else ""
+        cuts = f", {self.cuts} cut points" if self.cuts else ""
+        note = f"; {self.note}" if self.note else ""
+        return (f"mirror {self.strategy}: {self.num_recomputed} nodes recomputed "
+                f"({units.format_bytes(self.recomputed_bytes)}{again}), {len(self.kept)} kept "
                 f"({units.format_bytes(self.kept_bytes)}), +{100 * self.recompute_flops:.1f}% "
-                "forward flops")
+                f"forward flops{cuts}{note}")
 
 
 def eligible(graph: Graph) -> list[Node]:
@@ -139,6 +176,12 @@ def apply_attributes(graph: Graph, counts: Mapping[Node, int]) -> dict[Node, int
     return out
 
 
+def forced(graph: Graph) -> list[Node]:
+    """Nodes whose ``__force_mirroring__`` asks for recomputation, in forward order."""
+    return [n for n in graph.nodes
+            if n.attrs.get(FORCE, "").strip().lower() in ("true", "1")]
+
+
 def stage_groups(graph: Graph) -> list[list[Node]]:
     """Candidate cut lines in forward order: consecutive nodes sharing a ``mirror_stage``
     value form one group; a stage value of ``'True'`` makes every node its own group."""
@@ -156,21 +199,53 @@ def stage_groups(graph: Graph) -> list[list[Node]]:
     return groups
 
 
+def has_marks(graph: Graph) -> bool:
+    """Does any recomputable node carry ``mirror_stage``?"""
+    return any(STAGE in n.attrs for n in eligible(graph))
+
+
+def cut_groups(graph: Graph, shapes: Mapping[Entry, Any] | None = None) -> list[list[Node]]:
+    """Candidate cut lines in forward order: :func:`stage_groups` when the graph has
+    ``mirror_stage`` marks, else :func:`optim.cuts.auto_cut_groups` (frontiers weighed by the
+    bytes of ``shapes`` if given)."""
+    if has_marks(graph):
+        return stage_groups(graph)
+    return auto_cut_groups(graph, shapes)
+
+
+def segments(graph: Graph, groups: Sequence[Sequence[Node]],
+             counts: Mapping[Node, int]) -> list[list[Node]]:
+    """The nodes ``counts`` recomputes, split where a candidate group starts, in forward
+    order (empty segments left out)."""
+    firsts = {g[0] for g in groups if g}
+    out: list[list[Node]] = [[]]
+    for n in graph.nodes:
+        if n in firsts and out[-1]:
+            out.append([])
+        if counts.get(n, 0) > 0:
+            out[-1].append(n)
+    return [s for s in out if s]
+
+
 def node_bytes(node: Node, shapes: Mapping[Entry, Any], itemsize: int = 4) -> int:
     """Bytes of all outputs of ``node``."""
     return sum(numel(shapes[Entry(node, i)]) * itemsize for i in range(node.num_outputs))
 
 
-def alg3(graph: Graph, shapes: Mapping[Entry, Any],
-         budget: float) -> tuple[dict[Node, int], int, int]:
-    """Paper Alg. 3 with budget B: (counts, x = kept bytes, y = largest segment bytes)."""
-    return alg3_scan(graph, shapes)(budget)
+def alg3(graph: Graph, shapes: Mapping[Entry, Any], budget: float,
+         groups: Sequence[Sequence[Node]] | None = None) -> tuple[dict[Node, int], int, int]:
+    """Paper Alg. 3 with budget B: (counts, x = kept bytes, y = largest segment bytes).
+
+    ``groups``: the candidates (default :func:`cut_groups`)."""
+    return alg3_scan(graph, shapes, groups)(budget)
 
 
-def alg3_scan(graph: Graph, shapes: Mapping[Entry, Any]
+def alg3_scan(graph: Graph, shapes: Mapping[Entry, Any],
+              groups: Sequence[Sequence[Node]] | None = None
               ) -> Callable[[float], tuple[dict[Node, int], int, int]]:
     """:func:`alg3` as ``budget -> (counts, x, y)``, reading the graph once for many budgets."""
-    groups = stage_groups(graph)
+    if groups is None:
+        groups = cut_groups(graph, shapes)
     first = {g[0] for g in groups}
     member = {n for g in groups for n in g}
     # per eligible node: its bytes and its role (2: a group's first node, 1: a later member)
@@ -198,10 +273,13 @@ def alg3_scan(graph: Graph, shapes: Mapping[Entry, Any]
     return run
 
 
-def recursive_counts(graph: Graph) -> dict[Node, int]:
-    """O(log n) plan: candidate groups get the depth of a recursive bisection (the middle one
-    kept, each half's middle recomputed once, ...); other nodes the deepest level."""
-    groups = stage_groups(graph)
+def recursive_counts(graph: Graph, groups: Sequence[Sequence[Node]] | None = None
+                     ) -> dict[Node, int]:
+    """O(log n) plan: candidate groups (default :func:`cut_groups`) get the depth of a
+    recursive bisection (the middle one kept, each half's middle recomputed once, ...); other
+    nodes the deepest level."""
+    if groups is None:
+        groups = cut_groups(graph)
     depth: dict[int, int] = {}
 
     stack = [(0, len(groups) - 1, 0)]
@@ -223,25 +301,34 @@ def recursive_counts(graph: Graph) -> dict[Node, int]:
     return counts
 
 
-def describe(strategy: str, graph: Graph, shapes: Mapping[Entry, Any],
-             counts: Mapping[Node, int], *, budget: int | None = None,
-             searched: Sequence[tuple[int, int]] = (),
-             cost: Mapping[Node, int] | None = None) -> MirrorPlan:
-    """A MirrorPlan with the saved/recomputed listing and the extra forward flops."""
+def copies_in(joint: JointGraph) -> Counter[str]:
+    """Forward node name -> number of its recomputed copies in the joint graph."""
+    return Counter(n.attrs[MIRROR_OF] for n in joint.graph.nodes if MIRROR_OF in n.attrs)
+
+
+def describe(strategy: str, graph: Graph, shapes: Mapping[Entry, Any], joint: JointGraph,
+             *, requested: Mapping[Node, int], budget: int | None = None,
+             searched: Sequence[tuple[int, int]] = (), cost: Mapping[Node, int] | None = None,
+             note: str = "", cuts: str = "") -> MirrorPlan:
+    """The MirrorPlan of ``joint``, the joint graph Alg. 2 built from ``requested``: copies
+    per node, the saved/recomputed listing and the extra forward flops of the copies."""
+    copies = copies_in(joint)
     kept, recomputed = [], []
+    counts: dict[Node, int] = {}
     total_flops = extra = 0
     for n in graph.nodes:
         b = node_bytes(n, shapes)
         flops = cost.get(n, 0) if cost else 0
         total_flops += flops
-        k = counts.get(n, 0)
+        k = copies.get(n.name, 0)
         if k:
+            counts[n] = k
             recomputed.append((n.name, n.op, b, k))
             extra += k * flops
         else:
             kept.append((n.name, n.op, b))
-    return MirrorPlan(strategy, dict(counts), budget, tuple(searched), tuple(kept),
-                      tuple(recomputed), extra / total_flops if total_flops else 0.0)
+    return MirrorPlan(strategy, counts, budget, tuple(searched), tuple(kept), tuple(recomputed),
+                      extra / total_flops if total_flops else 0.0, dict(requested), note, cuts)
 
 
 def _forward_part(joint: JointGraph) -> set[Node]:
@@ -256,15 +343,38 @@ def _forward_part(joint: JointGraph) -> set[Node]:
     return forward
 
 
+def unmirrored_lower_bound(joint: JointGraph, entry_bytes: Callable[[Entry], int]) -> int:
+    """A lower bound of the planned bytes of the same network without recomputation, read
+    off ``joint`` (any mirror variant of it).
+
+    Without recomputation the backward pass reads the forward entries that ``joint``'s
+    backward nodes read, with every copy replaced by the node it copies; all of them are live
+    at once when the forward pass ends, in distinct storage (an entry read later cannot be
+    overwritten in place), so any plan holds at least their bytes. O(nodes + edges).
+    """
+    forward = _forward_part(joint)
+    by_name = {n.name: n for n in forward}
+    outputs = {e.node for e in joint.forward_outputs}
+    read: set[Entry] = set()
+    for node in joint.graph.nodes:
+        if node in forward or MIRROR_OF in node.attrs:
+            continue
+        for slot in value_slots(node):
+            e = node.inputs[slot]
+            src = by_name.get(e.node.attrs.get(MIRROR_OF, e.node.name))
+            if src is not None and not src.is_variable and src not in outputs:
+                read.add(Entry(src, e.index))
+    return sum(entry_bytes(e) for e in read)
+
+
 def executed_saved(plan: MirrorPlan, joint: JointGraph) -> list[dict[str, Any]]:
     """Every forward node of ``plan`` as the joint graph really runs it.
 
     ``decision`` is ``saved`` (the backward pass reads the value the forward pass made),
     ``recomputed xK`` (the backward pass runs K copies of the node) or ``not needed`` (the
-    backward pass reads neither: the value is freed after its forward use, whatever the plan
-    said); ``planned`` is the plan's count (``keep`` or ``recompute xK``). A plan may count a
-    node as recomputed that never reruns (nothing downstream needs it again): this listing,
-    not the plan's counts, is what the executor does. O(nodes + edges).
+    backward pass reads neither: the value is freed after its forward use); ``planned`` is the
+    count Alg. 2 was given (``keep`` or ``recompute xK``, ``plan.requested``), which may exceed
+    the copies the joint graph needs. O(nodes + edges).
     """
     forward = _forward_part(joint)
     copies: dict[str, int] = {}
@@ -276,7 +386,7 @@ def executed_saved(plan: MirrorPlan, joint: JointGraph) -> list[dict[str, Any]]:
             continue
         read.update(node.inputs[k].node for k in value_slots(node))
     read_names = {n.name for n in read}
-    planned = {n: f"recompute x{k}" for n, _, _, k in plan.recomputed}
+    planned = {n.name: f"recompute x{k}" for n, k in plan.requested.items() if k > 0}
     rows = []
     for name, op, nbytes in [*plan.kept, *((n, o, b) for n, o, b, _ in plan.recomputed)]:
         k = copies.get(name, 0)
@@ -288,10 +398,13 @@ def executed_saved(plan: MirrorPlan, joint: JointGraph) -> list[dict[str, Any]]:
 
 
 def check_mirror_plan(joint: JointGraph, counts: Mapping[Node, int]) -> None:
-    """No backward node reads the original output of a recomputed node.
+    """No backward node reads the original output of a recomputed node, no copy recomputes a
+    node ``counts`` keeps, and every node ``counts`` recomputes has exactly that many copies in
+    the joint graph (``MirrorPlan.counts`` describes the graph).
 
     Raises:
-        MirrorError: naming the reader and the entry it should have read from a copy.
+        MirrorError: naming the reader and the entry it should have read from a copy, or the
+            node whose copies differ from its count.
     """
     dropped = {n for n, k in counts.items() if k > 0}
     forward = _forward_part(joint)
@@ -305,6 +418,11 @@ def check_mirror_plan(joint: JointGraph, counts: Mapping[Node, int]) -> None:
                                   "is recomputed: it should read the copy")
         if MIRROR_OF in node.attrs and node.attrs[MIRROR_OF] not in {n.name for n in dropped}:
             raise MirrorError(f"'{node.name}' recomputes a node the plan keeps")
+    copies = copies_in(joint)
+    for n in sorted(dropped, key=lambda n: n.name):
+        if copies.get(n.name, 0) != counts[n]:
+            raise MirrorError(f"the plan counts {counts[n]} recomputations of '{n.name}', the "
+                              f"joint graph holds {copies.get(n.name, 0)} copies")
 
 
 def parse_bytes(text: str | int) -> int:

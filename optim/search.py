@@ -2,25 +2,37 @@
 
 ``plan_training`` is the entry point used by the executor and the CLI:
   1. resolve the strategy (argument > ``SUBLINEAR_MIRROR`` > ``MXNET_BACKWARD_DO_MIRROR``);
-  2. compute mirror counts: ``none``, ``drop-cheap``, ``recursive`` directly; ``sublinear`` by
+  2. find the candidate cut points once (``optim.mirror.cut_groups``: ``mirror_stage`` marks,
+     else found in the forward graph);
+  3. compute mirror counts: ``none``, ``drop-cheap``, ``recursive`` directly; ``sublinear`` by
      the Appendix A search (``search_sublinear``), every candidate scored by the exact planner;
-  3. apply ``__force_mirroring__`` attributes;
-  4. with a memory budget (argument or ``SUBLINEAR_MEMORY_BUDGET``), plan every strategy and
+  4. apply ``__force_mirroring__`` attributes;
+  5. never worse than no recomputation: if the plan's bytes exceed a lower bound of the plan
+     without recomputation (``unmirrored_lower_bound``, read off the plan's own joint graph),
+     plan without recomputation under the same memory strategy and, if that is smaller, fall
+     back (``_fall_back``): drop the recomputation of whole segments between candidates, by
+     halves, while it lowers the planned bytes, at most ``_FALLBACK_PLANS`` plans; if still
+     larger, no recomputation. The MirrorPlan's ``note`` says so;
+  6. with a memory budget (argument or ``SUBLINEAR_MEMORY_BUDGET``), plan every strategy and
      keep the one with the least recomputation whose planned bytes (activations + intermediate
      gradients, the paper's panel (a)) fit; if none fits, fail before anything is allocated,
-     naming the smallest achievable.
-Complexity: one joint-graph plan per strategy; for the sublinear search one per distinct
-candidate (at most six), plus one when a child process scored the winner. The candidates share
-their process's first plan's shapes and dtypes (``PlanHints``); they are scored in up to
-``SUBLINEAR_SEARCH_JOBS`` processes (``optim.parallel``; default one per CPU, at most three,
-for graphs of 2000 nodes or more); ``Graph.verify`` runs on the plan returned only, and only
-the best plan so far is kept.
+     naming the smallest achievable;
+  7. describe the plan from the joint graph it planned (``optim.mirror.describe``): copies per
+     node, which is what the executor runs.
+Complexity: one joint-graph plan per strategy (plus one without recomputation when step 5's
+bound does not settle it, plus at most ``_FALLBACK_PLANS``); for the sublinear search one per
+distinct candidate (at most six), plus one when a child process scored the winner. The
+candidates share their process's first plan's shapes and dtypes (``PlanHints``); they are scored
+in up to ``SUBLINEAR_SEARCH_JOBS`` processes (``optim.parallel``; default one per CPU, at most
+three, for graphs of 2000 nodes or more); ``Graph.verify`` runs on the plan returned only, and
+only the best plan so far is kept.
 """
 from __future__ import annotations
 
 import logging
 import math
 import os
+from functools import cached_property
 from typing import Any, Mapping, Sequence
 
 from symbol.graph import Entry, Graph, Node
@@ -29,8 +41,8 @@ from symbol.units import format_bytes
 
 from .flags import PlannerFlags, read_flags
 from .mirror import (MIRROR_STRATEGIES, MirrorError, MirrorPlan, alg3_scan, apply_attributes,
-                     describe, drop_cheap, parse_bytes, recursive_counts, resolve_mirror,
-                     stage_groups)
+                     copies_in, cut_groups, describe, drop_cheap, forced, has_marks, parse_bytes,
+                     recursive_counts, resolve_mirror, segments, unmirrored_lower_bound)
 from .parallel import Progress, available_jobs, score_all
 from .pipeline import NetworkPlan, PlanHints, collector_paused, plan_network
 
@@ -40,6 +52,10 @@ log = logging.getLogger(__name__)
 #: Smallest forward graph whose sublinear search forks (``SUBLINEAR_SEARCH_JOBS`` unset): one
 #: candidate of a 2000-node graph takes ~0.1 s to plan, a fork a few milliseconds.
 _FORK_MIN_NODES = 2000
+#: Most extra joint-graph plans a fall-back to fewer recomputed segments may make.
+_FALLBACK_PLANS = 10
+_ITEMSIZE = {"float64": 8, "int64": 8, "float16": 2, "bfloat16": 2, "uint8": 1, "int8": 1,
+             "bool": 1}
 
 
 def _flops(node: Node, shapes: Mapping[Entry, Any]) -> int:
@@ -48,28 +64,30 @@ def _flops(node: Node, shapes: Mapping[Entry, Any]) -> int:
     return node.opdef.cost(node.params, ins, outs).flops
 
 
-def mirror_counts(strategy: str, graph: Graph) -> dict[Node, int]:
-    """Counts for the strategies that need no search."""
+def mirror_counts(strategy: str, graph: Graph,
+                  groups: Sequence[Sequence[Node]] | None = None) -> dict[Node, int]:
+    """Counts for the strategies that need no search (``groups``: the candidates)."""
     if strategy == "none":
         return {}
     if strategy in ("drop-cheap", "drop-cheap-keep-bn"):
         return drop_cheap(graph, keep_bn=strategy == "drop-cheap-keep-bn")
     if strategy == "recursive":
-        return recursive_counts(graph)
+        return recursive_counts(graph, groups)
     raise MirrorError(f"strategy {strategy!r} needs the search")
 
 
 def search_sublinear(graph: Graph, shapes: Mapping[Entry, Any], score: Any, *,
-                     jobs: int = 1, progress: Progress | None = None
+                     jobs: int = 1, progress: Progress | None = None,
+                     groups: Sequence[Sequence[Node]] | None = None
                      ) -> tuple[dict[Node, int], int, list[tuple[int, int]]]:
     """Appendix A: B = sqrt(x y) from Alg. 3 at B = 0, then 6 budgets on [B/sqrt2, sqrt2 B],
     each scored by ``score(counts) -> planned bytes``; returns (best counts, its B, tried).
 
     The lowest score wins, the first on ties. Budgets giving equal counts are scored once;
     ``jobs`` > 1 scores the candidates in that many processes (``optim.parallel``), with the
-    same result.
+    same result. ``groups``: the candidates (default ``cut_groups``).
     """
-    run_alg3 = alg3_scan(graph, shapes)
+    run_alg3 = alg3_scan(graph, shapes, groups)
     _, x, y = run_alg3(0)
     guess = math.sqrt(x * y)
     budgets = [guess / math.sqrt(2) + i * (math.sqrt(2) - 1 / math.sqrt(2)) * guess / 5
@@ -111,64 +129,173 @@ def plan_training(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[
     fwd_shapes = infer_shape(graph, shapes)
     if chosen == "none" and limit is None or flags.no_mirror:
         net = _plan(graph, shapes, grad_req, aux, dtypes, strategy, flags, default_dtype, {})
-        return describe("none", graph, fwd_shapes, {}), net
-    cost = {n: _flops(n, fwd_shapes) for n in graph.nodes} if None not in fwd_shapes.values() \
-        else {}
+        return describe("none", graph, fwd_shapes, net.joint, requested={}), net
+    planner = _Planner(graph, fwd_shapes, progress,
+                       lambda counts, hints, verify: _plan(
+                           graph, shapes, grad_req, aux, dtypes, strategy, flags,
+                           default_dtype, counts, hints, verify=verify))
+    if limit is None:
+        return planner.evaluate(chosen, flags.search_jobs)
+    return _within_budget(limit, lambda name: planner.evaluate(name, flags.search_jobs))
 
-    hints: list[PlanHints] = []
 
-    def run(counts: Mapping[Node, int]) -> NetworkPlan:
-        # every variant of the joint graph names its nodes alike: reuse the first's shapes and
-        # dtypes; only the plan evaluate() returns is verified
-        net = _plan(graph, shapes, grad_req, aux, dtypes, strategy, flags, default_dtype,
-                    counts, hints[0] if hints else None, verify=False)
-        if not hints:
-            hints.append(PlanHints.of(net, forward=fwd_shapes))
+class _Planner:
+    """Plans mirror variants of one network for ``plan_training`` (steps 2-5, 7).
+
+    ``plan(counts, hints, verify)`` plans one variant. Every variant of the joint graph names
+    its nodes alike, so the first plan's shapes and dtypes (``PlanHints``) serve the others;
+    only the plan returned is verified. The plan without recomputation is made at most once.
+    """
+
+    def __init__(self, graph: Graph, fwd_shapes: Mapping[Entry, Any],
+                 progress: Progress | None, plan: Any) -> None:
+        self.graph, self.fwd_shapes, self.progress, self._plan = graph, fwd_shapes, progress, plan
+        self.known = None not in fwd_shapes.values()
+        self.cost = {n: _flops(n, fwd_shapes) for n in graph.nodes} if self.known else {}
+        self.cuts = "marks" if has_marks(graph) else "automatic"
+        self.hints: PlanHints | None = None
+        self.unmirrored: NetworkPlan | None = None
+        self.unmirrored_bytes: int | None = None
+
+    @cached_property
+    def groups(self) -> list[list[Node]]:
+        """The candidate cut points (step 2), found on first use."""
+        return cut_groups(self.graph, self.fwd_shapes if self.known else None)
+
+    def run(self, counts: Mapping[Node, int]) -> NetworkPlan:
+        """Plan one variant (unverified)."""
+        net = self._plan(counts, self.hints, False)
+        if self.hints is None:
+            self.hints = PlanHints.of(net, forward=self.fwd_shapes)
+        if not counts and self.unmirrored is None:
+            self.unmirrored, self.unmirrored_bytes = net, net.plan.planned_bytes
         return net
 
-    def counted(counts: Mapping[Node, int]) -> NetworkPlan:
-        if progress is not None:
-            progress.add_total(1)
-        net = run(counts)
-        if progress is not None:
-            progress.advance()
+    def counted(self, counts: Mapping[Node, int]) -> NetworkPlan:
+        """:meth:`run`, reported to the progress listener."""
+        if self.progress is not None:
+            self.progress.add_total(1)
+        net = self.unmirrored if not counts and self.unmirrored is not None else self.run(counts)
+        if self.progress is not None:
+            self.progress.advance()
         return net
 
-    def evaluate(name: str) -> tuple[MirrorPlan, NetworkPlan]:
-        if name != "sublinear":
-            counts = apply_attributes(graph, mirror_counts(name, graph))
-            return (describe(name, graph, fwd_shapes, counts, cost=cost),
-                    _verified(counted(counts)))
-        if not stage_groups(graph):
-            raise MirrorError("the sublinear plan needs candidate cut points: mark nodes with "
-                              "the attribute mirror_stage (e.g. each residual unit's input)")
+    def evaluate(self, name: str, search_jobs: int) -> tuple[MirrorPlan, NetworkPlan]:
+        """Step 3-5 and 7 for strategy ``name``."""
+        budget: int | None = None
+        tried: list[tuple[int, int]] = []
+        if name == "sublinear":
+            counts, net, budget, tried = self._sublinear(search_jobs)
+        else:
+            groups = self.groups if name == "recursive" else None
+            counts = apply_attributes(self.graph, mirror_counts(name, self.graph, groups))
+            net = self.counted(counts)
+        counts, net, note = self._never_worse(name, counts, net)
+        uses_cuts = name in ("sublinear", "recursive") and bool(self.groups)
+        plan = describe(name, self.graph, self.fwd_shapes, net.joint, requested=counts,
+                        budget=budget, searched=tried, cost=self.cost, note=note,
+                        cuts=self.cuts if uses_cuts else "")
+        return plan, _verified(net)
+
+    def _sublinear(self, search_jobs: int
+                   ) -> tuple[dict[Node, int], NetworkPlan, int, list[tuple[int, int]]]:
+        if not self.groups:
+            raise MirrorError("the sublinear plan needs candidate cut points, and this graph "
+                              "has none: mark nodes with the attribute mirror_stage")
         kept: list[tuple[Mapping[Node, int], NetworkPlan]] = []  # lowest score planned here
 
         def score(counts: Mapping[Node, int]) -> int:
-            net = run(counts)
+            net = self.run(counts)
             if not kept or net.plan.planned_bytes < kept[0][1].plan.planned_bytes:
                 kept[:] = [(counts, net)]
             return net.plan.planned_bytes
-        jobs = available_jobs(flags.search_jobs) if len(graph.nodes) >= _FORK_MIN_NODES else 1
-        counts, b, tried = search_sublinear(graph, fwd_shapes, score, jobs=jobs,
-                                            progress=progress)
-        plan = describe("sublinear", graph, fwd_shapes, counts, budget=b, searched=tried,
-                        cost=cost)
+        jobs = (available_jobs(search_jobs) if len(self.graph.nodes) >= _FORK_MIN_NODES
+                else 1)
+        counts, b, tried = search_sublinear(self.graph, self.fwd_shapes, score, jobs=jobs,
+                                            progress=self.progress, groups=self.groups)
         if kept and kept[0][0] == counts:
-            return plan, _verified(kept[0][1])
-        return plan, _verified(counted(counts))  # a child process scored it: plan it here
+            return counts, kept[0][1], b, tried
+        return counts, self.counted(counts), b, tried  # a child process scored it
 
-    if limit is None:
-        return evaluate(chosen)
-    return _within_budget(graph, limit, evaluate)
+    def _never_worse(self, name: str, counts: dict[Node, int], net: NetworkPlan
+                     ) -> tuple[dict[Node, int], NetworkPlan, str]:
+        """Step 5: ``(counts, net, note)``, with no more planned bytes than no recomputation."""
+        got = net.plan.planned_bytes
+        if not counts or got <= unmirrored_lower_bound(net.joint, _entry_bytes(net)):
+            return counts, net, ""
+        if self.unmirrored_bytes is None:
+            self.counted({})
+        base = self.unmirrored_bytes
+        assert base is not None
+        if got <= base:
+            return counts, net, ""
+        before = len(copies_in(net.joint))
+        kept, net = self._fall_back(counts, net, base)
+        what = (f"recomputing {len(copies_in(net.joint))} of its {before} nodes" if kept
+                else "no recomputation")
+        if not kept and any(n in counts for n in forced(self.graph)):
+            what += ", __force_mirroring__ nodes included"
+        note = (f"fell back to {what} (the {name} plan was {got / base:.2f}x of no "
+                "recomputation)")
+        log.info("mirror %s: %s", name, note)
+        return kept, net, note
+
+    def _fall_back(self, counts: dict[Node, int], net: NetworkPlan, base: int
+                   ) -> tuple[dict[Node, int], NetworkPlan]:
+        """Drop the recomputation of segments, by halves, while that lowers the planned
+        bytes (at most ``_FALLBACK_PLANS`` plans; nodes with ``__force_mirroring__`` stay);
+        no recomputation at all if still above ``base``."""
+        keep = set(forced(self.graph))
+        chunks = _halves(segments(self.graph, self.groups,
+                                  {n: k for n, k in counts.items() if n not in keep}))
+        tries = 0
+        while net.plan.planned_bytes > base and chunks and tries < _FALLBACK_PLANS:
+            chunk = chunks.pop(0)
+            drop = {n for seg in chunk for n in seg if n in counts}
+            trial = {n: k for n, k in counts.items() if n not in drop}
+            if not drop:
+                continue
+            if not trial:  # the chunk is all that is left: try its halves
+                chunks.extend(_halves(chunk) if len(chunk) > 1 else [])
+                continue
+            tries += 1
+            got = self.counted(trial)
+            if got.plan.planned_bytes <= net.plan.planned_bytes:
+                counts, net = trial, got
+            else:
+                chunks.extend(_halves(chunk))
+        if net.plan.planned_bytes > base or not copies_in(net.joint):
+            return {}, self.counted({})  # (no copy left: the graph without recomputation)
+        return counts, net
 
 
-def _within_budget(graph: Graph, limit: int, evaluate: Any) -> tuple[MirrorPlan, NetworkPlan]:
+def _halves(items: list[Any]) -> list[list[Any]]:
+    """``items`` split into two halves (one part when there is a single item)."""
+    if len(items) < 2:
+        return [items] if items else []
+    mid = len(items) // 2
+    return [items[:mid], items[mid:]]
+
+
+def _entry_bytes(net: NetworkPlan) -> Any:
+    """``entry -> bytes`` from the plan's shapes and dtypes."""
+    def nbytes(e: Entry) -> int:
+        shape = net.shapes.get(e)
+        if shape is None:
+            return 0
+        return math.prod(shape) * _ITEMSIZE.get(net.dtypes.get(e) or "float32", 4)
+    return nbytes
+
+
+def _within_budget(limit: int, evaluate: Any) -> tuple[MirrorPlan, NetworkPlan]:
     options = []
     for name in MIRROR_STRATEGIES:
-        if name == "sublinear" and not stage_groups(graph):
-            continue
-        mplan, net = evaluate(name)
+        try:
+            mplan, net = evaluate(name)
+        except MirrorError:
+            if name == "sublinear":  # no candidate cut points
+                continue
+            raise
         options.append((mplan.recompute_flops, net.plan.planned_bytes, mplan, net))
     fitting = [o for o in options if o[1] <= limit]
     if not fitting:

@@ -40,10 +40,11 @@ class Case:
     payload: Any
     fragment: str
     status: int = 2
+    command: tuple[str, ...] = ("check",)  # what runs a dsl or json file
 
 
-def dsl(id: str, text: str, fragment: str) -> Case:
-    return Case(id, "dsl", text, fragment)
+def dsl(id: str, text: str, fragment: str, command: tuple[str, ...] = ("check",)) -> Case:
+    return Case(id, "dsl", text, fragment, command=command)
 
 
 DSL = [
@@ -122,6 +123,9 @@ DSL = [
     dsl("variable-named-by-a-number", "v = Variable(3);\noutput v;\n", "Variable"),
     dsl("two-nodes-one-name", "input x: (2, 3);\na = Activation(x, act_type='relu') as \"n\";\n"
         "b = Activation(a, act_type='relu') as \"n\";\noutput b;\n", "'n'"),
+    dsl("bad-force-mirroring", "input x: (2, 3);\na = Activation(x, act_type='relu') with "
+        "__force_mirroring__ = \"yes\";\nb = FullyConnected(a, num_hidden=2);\n"
+        "output MakeLoss(b);\n", "__force_mirroring__", ("plan", "--mirror", "drop-cheap")),
     dsl("bad-activation", "input x: (2, 3);\na = Activation(x, act_type='relux');\noutput a;\n",
         "relux"),
     dsl("unterminated-string", "x = \"abc;\n", "error"),
@@ -151,7 +155,7 @@ CLI = [
         "'dta' is not an input"),
     cli("strategy-unknown", ["plan", "mlp", "--strategy", "fastest"], "invalid choice"),
     cli("mirror-unknown", ["plan", "mlp", "--mirror", "all"], "invalid choice"),
-    cli("mirror-without-stages", ["plan", "mlp", "--mirror", "sublinear"], "mirror_stage"),
+    cli("co-share-word", ["plan", "mlp", "--co-share", "two"], "expected a positive integer"),
     cli("budget-word", ["plan", "mlp", "--budget", "lots"], "size 'lots' is invalid"),
     cli("budget-zero", ["plan", "mlp", "--budget", "0"], "size '0' is invalid"),
     cli("budget-negative", ["plan", "mlp", "--budget=-5"], "size '-5' is invalid"),
@@ -368,7 +372,7 @@ def _run(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     elif case.kind in ("dsl", "json"):
         path = tmp_path / ("net.sym" if case.kind == "dsl" else "net-symbol.json")
         path.write_text(case.payload)
-        argv = ["check", str(path)]
+        argv = [case.command[0], str(path), *case.command[1:]]
     else:
         argv = case.payload
     monkeypatch.chdir(tmp_path)

