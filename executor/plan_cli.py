@@ -9,7 +9,7 @@ from typing import Any, Sequence, TextIO
 
 from optim.flags import read_flags
 from optim.memory import STRATEGIES, MemoryPlan
-from optim.mirror import MIRROR_STRATEGIES, MirrorPlan, executed_saved
+from optim.mirror import ALL_STRATEGIES, MirrorPlan, executed_saved
 from optim.parallel import Progress
 from optim.pipeline import NetworkPlan, default_grad_req
 from optim.search import plan_training
@@ -37,12 +37,14 @@ def add_plan_parser(sub: Any) -> None:
     p.add_argument("--co-share", type=positive_int, default=None, metavar="K",
                    help="co-share colours: no sharing across K parallel paths "
                    "(MXNET_EXEC_NUM_TEMP; default 1 = off)")
-    p.add_argument("--mirror", choices=MIRROR_STRATEGIES, default=None,
+    p.add_argument("--mirror", choices=ALL_STRATEGIES, default=None,
                    help="recompute strategy (default: SUBLINEAR_MIRROR, "
-                   "MXNET_BACKWARD_DO_MIRROR=1 = drop-cheap, else none)")
+                   "MXNET_BACKWARD_DO_MIRROR=1 = drop-cheap, else none); optimal: the least "
+                   "recomputation whose plan fits --budget")
     p.add_argument("--budget", type=size_arg, default=None, metavar="SIZE",
-                   help="memory budget for activations + gradients: picks the plan with the "
-                   f"least recomputation that fits (default: SUBLINEAR_MEMORY_BUDGET); "
+                   help="memory budget for activations + gradients: the plan with the least "
+                   "recomputation that fits (mirror optimal; with another --mirror, the "
+                   "cheapest fixed strategy that fits) (default: SUBLINEAR_MEMORY_BUDGET); "
                    f"{SIZE_HELP}, e.g. 3GiB")
     p.add_argument("--saved", action="store_true", help="list every forward node as the "
                    "backward pass uses it: saved, recomputed (how often) or not needed")

@@ -57,9 +57,12 @@ __all__ = ["MIRROR_STRATEGIES", "MirrorPlan", "MirrorError", "eligible", "drop_c
            "apply_attributes", "stage_groups", "cut_groups", "segments", "alg3", "alg3_scan",
            "recursive_counts", "describe", "copies_in", "check_mirror_plan", "resolve_mirror",
            "parse_bytes", "KEEP_OPS", "executed_saved", "has_marks", "unmirrored_lower_bound",
-           "forced"]
+           "forced", "forward_part", "BUDGET_STRATEGIES", "ALL_STRATEGIES"]
 
 MIRROR_STRATEGIES = ("none", "drop-cheap", "drop-cheap-keep-bn", "sublinear", "recursive")
+#: Strategies that need a memory budget (``optim.optimal``); every name a user may give.
+BUDGET_STRATEGIES = ("optimal",)
+ALL_STRATEGIES = MIRROR_STRATEGIES + BUDGET_STRATEGIES
 #: Ops MXNet 1.x keeps under MXNET_BACKWARD_DO_MIRROR=1.
 KEEP_OPS = frozenset({"Convolution", "FullyConnected", "Concat", "SoftmaxOutput"})
 FORCE = "__force_mirroring__"
@@ -331,7 +334,7 @@ def describe(strategy: str, graph: Graph, shapes: Mapping[Entry, Any], joint: Jo
                       extra / total_flops if total_flops else 0.0, dict(requested), note, cuts)
 
 
-def _forward_part(joint: JointGraph) -> set[Node]:
+def forward_part(joint: JointGraph) -> set[Node]:
     """Nodes of the joint graph the forward outputs depend on (the forward pass)."""
     forward: set[Node] = set()
     stack = [e.node for e in joint.forward_outputs]
@@ -352,7 +355,7 @@ def unmirrored_lower_bound(joint: JointGraph, entry_bytes: Callable[[Entry], int
     at once when the forward pass ends, in distinct storage (an entry read later cannot be
     overwritten in place), so any plan holds at least their bytes. O(nodes + edges).
     """
-    forward = _forward_part(joint)
+    forward = forward_part(joint)
     by_name = {n.name: n for n in forward}
     outputs = {e.node for e in joint.forward_outputs}
     read: set[Entry] = set()
@@ -376,7 +379,7 @@ def executed_saved(plan: MirrorPlan, joint: JointGraph) -> list[dict[str, Any]]:
     count Alg. 2 was given (``keep`` or ``recompute xK``, ``plan.requested``), which may exceed
     the copies the joint graph needs. O(nodes + edges).
     """
-    forward = _forward_part(joint)
+    forward = forward_part(joint)
     copies: dict[str, int] = {}
     read: set[Node] = set()
     for node in joint.graph.nodes:
@@ -407,7 +410,7 @@ def check_mirror_plan(joint: JointGraph, counts: Mapping[Node, int]) -> None:
             node whose copies differ from its count.
     """
     dropped = {n for n, k in counts.items() if k > 0}
-    forward = _forward_part(joint)
+    forward = forward_part(joint)
     for node in joint.graph.nodes:
         if node in forward:
             continue
@@ -446,13 +449,13 @@ def resolve_mirror(strategy: str | None, env: Mapping[str, str] | None = None) -
         MirrorError: an invalid value, or the two variables disagreeing.
     """
     env = os.environ if env is None else env
-    valid = ", ".join(MIRROR_STRATEGIES)
+    valid = ", ".join(ALL_STRATEGIES)
     if strategy is not None:
-        if strategy not in MIRROR_STRATEGIES:
+        if strategy not in ALL_STRATEGIES:
             raise MirrorError(f"unknown mirror strategy '{strategy}'; expected one of {valid}")
         return strategy
     chosen = env.get("SUBLINEAR_MIRROR", "").strip()
-    if chosen and chosen not in MIRROR_STRATEGIES:
+    if chosen and chosen not in ALL_STRATEGIES:
         raise MirrorError(f"environment variable SUBLINEAR_MIRROR={chosen!r} is invalid: "
                           f"expected one of {valid}")
     flag = env.get("MXNET_BACKWARD_DO_MIRROR", "").strip()

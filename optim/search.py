@@ -40,9 +40,11 @@ from symbol.infer_shape import infer_shape
 from symbol.units import format_bytes
 
 from .flags import PlannerFlags, read_flags
-from .mirror import (MIRROR_STRATEGIES, MirrorError, MirrorPlan, alg3_scan, apply_attributes,
+from .mirror import (BUDGET_STRATEGIES, MIRROR_STRATEGIES, MirrorError, MirrorPlan, alg3_scan,
+                     apply_attributes,
                      copies_in, cut_groups, describe, drop_cheap, forced, has_marks, parse_bytes,
                      recursive_counts, resolve_mirror, segments, unmirrored_lower_bound)
+from .optimal import ROUNDS, counts_of, model_peak, saved_bytes, solve, stage_model
 from .parallel import Progress, available_jobs, score_all
 from .pipeline import NetworkPlan, PlanHints, collector_paused, plan_network
 
@@ -52,6 +54,8 @@ log = logging.getLogger(__name__)
 #: Smallest forward graph whose sublinear search forks (``SUBLINEAR_SEARCH_JOBS`` unset): one
 #: candidate of a 2000-node graph takes ~0.1 s to plan, a fork a few milliseconds.
 _FORK_MIN_NODES = 2000
+#: ``optimal`` stops calibrating its model once the exact plan is this close below the budget.
+CLOSE = 0.01
 #: Most extra joint-graph plans a fall-back to fewer recomputed segments may make.
 _FALLBACK_PLANS = 10
 _ITEMSIZE = {"float64": 8, "int64": 8, "float16": 2, "bfloat16": 2, "uint8": 1, "int8": 1,
@@ -135,7 +139,12 @@ def plan_training(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[
                            graph, shapes, grad_req, aux, dtypes, strategy, flags,
                            default_dtype, counts, hints, verify=verify))
     if limit is None:
+        if chosen in BUDGET_STRATEGIES:
+            raise MirrorError(f"mirror strategy '{chosen}' needs a memory budget: give --budget "
+                              "(budget=... in the API, or SUBLINEAR_MEMORY_BUDGET)")
         return planner.evaluate(chosen, flags.search_jobs)
+    if chosen in ("none", *BUDGET_STRATEGIES):  # a budget alone: the least recompute that fits
+        return planner.optimal(limit, flags.search_jobs)
     return _within_budget(limit, lambda name: planner.evaluate(name, flags.search_jobs))
 
 
@@ -196,6 +205,91 @@ class _Planner:
                         budget=budget, searched=tried, cost=self.cost, note=note,
                         cuts=self.cuts if uses_cuts else "")
         return plan, _verified(net)
+
+    def optimal(self, limit: int, search_jobs: int) -> tuple[MirrorPlan, NetworkPlan]:
+        """The least recomputation whose exact planned bytes fit ``limit`` (``optim.optimal``).
+
+        Raises:
+            MirrorError: no plan fits; names the smallest planned bytes found.
+        """
+        base = self.counted({})
+        if base.plan.planned_bytes <= limit:
+            return self._described("optimal", {}, base, budget=limit,
+                                   note="no recomputation needed"), _verified(base)
+        nbytes = _entry_bytes(base)
+        by_name = saved_bytes(base.joint, nbytes)
+        saved = {n: by_name.get(n.name, 0) for n in self.graph.nodes}
+        stages, tail, light = stage_model(self.graph, self.groups, nbytes, saved, self.cost)
+        # what the chain model leaves out (gradient accumulators of shared weights, the head's
+        # backward): the exact plan without recomputation against the model's own
+        everything = tuple((a, a + 1, "store") for a in range(len(stages)))
+        overhead = max(0, base.plan.planned_bytes - model_peak(stages, everything, tail))
+        fits: list[tuple[float, int, dict[Node, int], NetworkPlan, int]] = []
+        seen: list[tuple[int, int]] = []  # (model budget, exact planned bytes)
+        smallest = (base.plan.planned_bytes, "none")
+        model_budget = limit - overhead
+        for _ in range(ROUNDS):
+            solution = solve(stages, tail, model_budget)
+            if solution is None:
+                break
+            counts = apply_attributes(self.graph, counts_of(stages, solution, light))
+            net = self.counted(counts)
+            got = net.plan.planned_bytes
+            seen.append((model_budget, got))
+            smallest = min(smallest, (got, "optimal"))
+            if got <= limit:
+                flops = self._flops_of(net)
+                fits.append((flops, got, counts, net, solution.peak + overhead))
+                if limit - got <= limit * CLOSE:
+                    break
+                model_budget += limit - got  # buy back recomputation with the slack
+            else:
+                model_budget -= got - limit + int(limit * CLOSE)  # the exact planner wins
+            if any(b == model_budget for b, _ in seen):
+                break
+        if not fits:
+            return self._optimal_fallback(limit, search_jobs, smallest, seen)
+        flops, got, counts, net, model = min(fits, key=lambda f: (f[0], f[1]))
+        note = (f"model {format_bytes(model)}, exact planner {format_bytes(got)} "
+                f"({100 * (got - model) / model:+.1f}%)" if model else "")
+        return self._described("optimal", counts, net, budget=limit, searched=seen,
+                               note=note), _verified(net)
+
+    def _optimal_fallback(self, limit: int, search_jobs: int, smallest: tuple[int, str],
+                          seen: list[tuple[int, int]]) -> tuple[MirrorPlan, NetworkPlan]:
+        """The model found nothing that fits: the fixed strategies (recursive first, the
+        smallest), the least recompute that fits, else the error naming the smallest."""
+        options = []
+        for name in ("recursive", "sublinear", "drop-cheap"):
+            try:
+                mplan, net = self.evaluate(name, search_jobs)
+            except MirrorError:
+                continue
+            options.append((mplan.recompute_flops, net.plan.planned_bytes, mplan, net))
+            smallest = min(smallest, (net.plan.planned_bytes, name))
+        fitting = [o for o in options if o[1] <= limit]
+        if not fitting:
+            raise MirrorError(f"memory budget {format_bytes(limit)} cannot be met: the smallest "
+                              f"plan found needs {format_bytes(smallest[0])} of activations "
+                              f"and gradients (mirror strategy {smallest[1]}, "
+                              f"{smallest[0]:,} bytes)")
+        _, _, mplan, net = min(fitting, key=lambda o: (o[0], o[1]))
+        counts = dict(mplan.requested)
+        note = f"the chain model found no fit; the {mplan.strategy} plan fits"
+        return self._described("optimal", counts, net, budget=limit, searched=seen,
+                               note=note), net
+
+    def _flops_of(self, net: NetworkPlan) -> float:
+        """Extra forward FLOPs of the copies in ``net``'s joint graph."""
+        return describe("optimal", self.graph, self.fwd_shapes, net.joint, requested={},
+                        cost=self.cost).recompute_flops
+
+    def _described(self, name: str, counts: Mapping[Node, int], net: NetworkPlan, *,
+                   budget: int | None = None, searched: Sequence[tuple[int, int]] = (),
+                   note: str = "") -> MirrorPlan:
+        return describe(name, self.graph, self.fwd_shapes, net.joint, requested=counts,
+                        budget=budget, searched=searched, cost=self.cost, note=note,
+                        cuts=self.cuts if counts else "")
 
     def _sublinear(self, search_jobs: int
                    ) -> tuple[dict[Node, int], NetworkPlan, int, list[tuple[int, int]]]:

@@ -146,19 +146,28 @@ def test_sublinear_without_anything_to_recompute_is_a_clear_error():
 
 
 def test_budget_picks_the_cheapest_plan_that_fits():
+    # a budget alone asks for the least recomputation that fits (mirror strategy optimal),
+    # never more than the cheapest fixed strategy that fits
     net = small_resnet()
-    sizes = {m: plan(net, m)[1].plan.planned_bytes for m in ("none", "drop-cheap", "sublinear")}
+    fixed = {m: plan(net, m) for m in ("none", "drop-cheap", "sublinear")}
+    sizes = {m: n.plan.planned_bytes for m, (_, n) in fixed.items()}
     mplan, nplan = plan(net, None, budget=sizes["drop-cheap"] + 1)
-    assert mplan.strategy in ("drop-cheap", "drop-cheap-keep-bn")
+    assert mplan.strategy == "optimal" and mplan.budget == sizes["drop-cheap"] + 1
     assert nplan.plan.planned_bytes <= sizes["drop-cheap"] + 1
-    mplan, _ = plan(net, None, budget=sizes["none"] + 1)
-    assert mplan.strategy == "none"
+    assert mplan.recompute_flops <= fixed["drop-cheap"][0].recompute_flops
+    mplan, nplan = plan(net, None, budget=sizes["none"] + 1)
+    assert mplan.recompute_flops == 0 and not mplan.counts
+    assert mplan.note == "no recomputation needed"
+    # with another strategy named, the budget picks among the fixed strategies, as before
+    mplan, _ = plan(net, "sublinear", budget=sizes["drop-cheap"] + 1)
+    assert mplan.strategy in ("drop-cheap", "drop-cheap-keep-bn")
 
 
 def test_impossible_budget_fails_naming_the_smallest_plan():
     with pytest.raises(MirrorError, match=r"memory budget 1000 B cannot be met: the smallest "
                                           r"plan found needs [0-9.]+ [KM]iB .*\(mirror strategy "
-                                          r"(sublinear|recursive), [0-9,]+ bytes\)"):
+                                          r"(sublinear|recursive|optimal), [0-9,]+ "
+                                          r"bytes\)"):
         plan(small_resnet(), None, budget=1000)
 
 
