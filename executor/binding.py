@@ -57,7 +57,8 @@ def _grad_reqs(grad_req: Any, names: Sequence[str]) -> dict[str, str]:
 def simple_bind(symbol: Symbol, ctx: Any = "cpu", grad_req: Any = "write",
                 type_dict: Mapping[str, str] | None = None, dtype: str | None = None,
                 strategy: str | None = None, mirror: str | None = None,
-                budget: str | int | None = None, **shapes: Any) -> Executor:
+                budget: str | int | None = None, budget_scope: str | None = None,
+                **shapes: Any) -> Executor:
     """Allocate arguments, gradients and auxiliary states from input shapes and bind.
 
     Args:
@@ -70,10 +71,15 @@ def simple_bind(symbol: Symbol, ctx: Any = "cpu", grad_req: Any = "write",
         strategy: memory strategy ``none``/``inplace``/``sharing`` (default: from the
             environment, MXNet's names; ``sharing`` when unset).
         mirror: recompute strategy ``none``/``drop-cheap``/``drop-cheap-keep-bn``/
-            ``sublinear``/``recursive`` (default: ``SUBLINEAR_MIRROR`` or
+            ``sublinear``/``recursive``/``optimal`` (default: ``SUBLINEAR_MIRROR`` or
             ``MXNET_BACKWARD_DO_MIRROR``, else none).
-        budget: memory budget (``'3GB'`` or bytes; default ``SUBLINEAR_MEMORY_BUDGET``): the
-            cheapest mirror plan whose planned bytes fit.
+        budget: memory budget (``'3GiB'`` or bytes; default ``SUBLINEAR_MEMORY_BUDGET``): the
+            plan with the least recomputation that fits (``optimal``; with another ``mirror``,
+            the cheapest fixed strategy that fits).
+        budget_scope: what the budget counts: ``'step'`` (default, or
+            ``SUBLINEAR_BUDGET_SCOPE``): the whole step, parameters, their gradients, inputs,
+            auxiliary states and operator workspace included; ``'activations'``: the planned
+            activations and intermediate gradients only.
         **shapes: input shapes by name (``data=(32, 3, 224, 224)``).
 
     Raises:
@@ -100,7 +106,8 @@ def simple_bind(symbol: Symbol, ctx: Any = "cpu", grad_req: Any = "write",
     reqs = _grad_reqs(grad_req, args)
     known = dict(zip(args + aux, arg_shapes + aux_shapes))
     planned = plan_training(symbol.graph, known, grad_req=reqs, aux=aux, strategy=strategy,
-                            mirror=mirror, budget=budget, flags=flags, default_dtype=default,
+                            mirror=mirror, budget=budget, budget_scope=budget_scope,
+                            flags=flags, default_dtype=default,
                             dtypes=dtypes)
 
     def alloc(name: str, shape: tuple[int, ...], fill: float = 0.0) -> torch.Tensor:
@@ -209,13 +216,14 @@ def _check_grads(grads: Mapping[str, torch.Tensor], args: Mapping[str, torch.Ten
 
 def bind(symbol: Symbol, ctx: Any = "cpu", args: Any = None, args_grad: Any = None,
          grad_req: Any = "write", aux_states: Any = None, strategy: str | None = None,
-         mirror: str | None = None, budget: str | int | None = None) -> Executor:
+         mirror: str | None = None, budget: str | int | None = None,
+         budget_scope: str | None = None) -> Executor:
     """Bind to caller-given tensors (dicts by name, or lists in ``list_arguments`` order).
 
     Arrays are torch tensors on the executor's device, or numeric numpy arrays (shared, CPU
     only). Gradient tensors missing from ``args_grad`` are allocated for arguments whose
     grad_req is not null; given ones must match their argument's shape, dtype and device.
-    ``strategy``, ``mirror`` and ``budget`` as in :func:`simple_bind`.
+    ``strategy``, ``mirror``, ``budget`` and ``budget_scope`` as in :func:`simple_bind`.
 
     Raises:
         ExecutorError: a missing or unknown name, an array that is not a tensor or of an
@@ -248,4 +256,4 @@ def bind(symbol: Symbol, ctx: Any = "cpu", args: Any = None, args_grad: Any = No
         if reqs[n] != "null" and n not in grad_dict:
             grad_dict[n] = torch.zeros_like(arg_dict[n])
     return Executor(symbol, device, arg_dict, grad_dict, aux_dict, reqs, strategy=strategy,
-                    mirror=mirror, budget=budget, flags=flags)
+                    mirror=mirror, budget=budget, budget_scope=budget_scope, flags=flags)

@@ -67,7 +67,8 @@ class Executor:
                  arg_dict: dict[str, torch.Tensor], grad_dict: dict[str, torch.Tensor],
                  aux_dict: dict[str, torch.Tensor], grad_req: Mapping[str, str], *,
                  strategy: str | None = None, mirror: str | None = None,
-                 budget: str | int | None = None, flags: PlannerFlags | None = None,
+                 budget: str | int | None = None, budget_scope: str | None = None,
+                 flags: PlannerFlags | None = None,
                  planned: tuple[MirrorPlan, NetworkPlan] | None = None) -> None:
         self.symbol, self.device = symbol, device
         self.arg_dict, self.grad_dict, self.aux_dict = arg_dict, grad_dict, aux_dict
@@ -79,6 +80,7 @@ class Executor:
                 symbol.graph, {k: tuple(v.shape) for k, v in bound.items()},
                 grad_req={a: self.grad_req.get(a, "null") for a in symbol.list_arguments()},
                 aux=list(aux_dict), strategy=strategy, mirror=mirror, budget=budget,
+                budget_scope=budget_scope,
                 flags=self.flags, dtypes={k: dtype_name(v.dtype) for k, v in bound.items()},
                 default_dtype=dtype_name(_float_dtype(arg_dict)))
         self.mirror_plan, net = planned

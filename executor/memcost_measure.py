@@ -31,7 +31,6 @@ from symbol.graph import Entry
 from .binding import resolve_device
 from .executor import Executor, ExecutorError, torch_dtype
 from .initializer import initialize
-from .report import WORKSPACE_OPS
 
 __all__ = ["require_cuda", "device_block", "predicted_bytes", "bind_planned", "make_measure",
            "LIBRARY_WORKSPACE"]
@@ -75,10 +74,8 @@ def predicted_bytes(nplan: NetworkPlan) -> int:
     bound = [plan.nbytes.get(e, 0) for e, cls in plan.external.items()
              if cls in ("inputs", "aux_states", "parameters")]
     params = [plan.nbytes.get(e, 0) for e, cls in plan.external.items() if cls == "parameters"]
-    temporary = max((sum(plan.nbytes[Entry(n, i)] for i in range(n.num_outputs))
-                     for n in plan.liveness.order if n.op in WORKSPACE_OPS), default=0)
     return (sum(map(device_block, (plan.planned_bytes, *bound, *params)))
-            + device_block(temporary) + LIBRARY_WORKSPACE)
+            + device_block(plan.workspace_bytes) + LIBRARY_WORKSPACE)
 
 
 def bind_planned(symbol: Symbol, device: torch.device, planned: Any,

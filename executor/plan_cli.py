@@ -12,7 +12,7 @@ from optim.memory import STRATEGIES, MemoryPlan
 from optim.mirror import ALL_STRATEGIES, MirrorPlan, executed_saved
 from optim.parallel import Progress
 from optim.pipeline import NetworkPlan, default_grad_req
-from optim.search import plan_training
+from optim.search import BUDGET_SCOPES, plan_training
 from symbol import Symbol
 from symbol.gradient import MIRROR_OF, JointGraph
 from symbol.units import SIZE_HELP, format_bytes
@@ -22,7 +22,7 @@ from .nets import load_net
 from .progress import progress_bar
 
 __all__ = ["add_plan_parser", "plan_table", "draw_timeline", "make_plan",
-           "report_dict", "run_plan"]
+           "planning_inputs", "report_dict", "run_plan"]
 
 
 def add_plan_parser(sub: Any) -> None:
@@ -42,10 +42,15 @@ def add_plan_parser(sub: Any) -> None:
                    "MXNET_BACKWARD_DO_MIRROR=1 = drop-cheap, else none); optimal: the least "
                    "recomputation whose plan fits --budget")
     p.add_argument("--budget", type=size_arg, default=None, metavar="SIZE",
-                   help="memory budget for activations + gradients: the plan with the least "
-                   "recomputation that fits (mirror optimal; with another --mirror, the "
-                   "cheapest fixed strategy that fits) (default: SUBLINEAR_MEMORY_BUDGET); "
+                   help="memory budget: the plan with the least recomputation that fits "
+                   "(mirror optimal; with another --mirror, the cheapest fixed strategy that "
+                   "fits) (default: SUBLINEAR_MEMORY_BUDGET); "
                    f"{SIZE_HELP}, e.g. 3GiB")
+    p.add_argument("--budget-scope", choices=BUDGET_SCOPES, default=None,
+                   help="what --budget counts: step (default, or SUBLINEAR_BUDGET_SCOPE): the "
+                   "whole training step, parameters, their gradients, inputs, auxiliary states "
+                   "and operator workspace included; activations: activations and "
+                   "intermediate gradients only")
     p.add_argument("--saved", action="store_true", help="list every forward node as the "
                    "backward pass uses it: saved, recomputed (how often) or not needed")
     p.add_argument("--json", action="store_true", help="machine-readable output (errors too)")
@@ -55,21 +60,30 @@ def add_plan_parser(sub: Any) -> None:
     p.set_defaults(func=run_plan)
 
 
+def planning_inputs(args: argparse.Namespace
+                    ) -> tuple[Symbol, dict[str, Any], dict[str, str]]:
+    """The network ``args`` names (``net``, ``param``, ``shape``), its input shapes and the
+    gradient requests every planning command uses (data inputs, labels and inputs with a
+    declared shape get none)."""
+    net, _ = load_net(args.net, dict(args.param))
+    shapes: dict[str, Any] = dict(args.shape)
+    declared = [v.name for v in net.graph.inputs if "__shape__" in v.attrs]
+    return net, shapes, default_grad_req(net.list_arguments(), [*shapes, *declared])
+
+
 def make_plan(args: argparse.Namespace,
               progress: Progress | None = None) -> tuple[Symbol, MirrorPlan, NetworkPlan]:
     """Load and plan the network described by ``args``."""
     import dataclasses
-    net, _ = load_net(args.net, dict(args.param))
-    shapes: dict[str, Any] = dict(args.shape)
+    net, shapes, reqs = planning_inputs(args)
     flags = read_flags()
     if args.co_share is not None:
         flags = dataclasses.replace(flags, num_temp=args.co_share)
-    declared = [v.name for v in net.graph.inputs if "__shape__" in v.attrs]
-    reqs = default_grad_req(net.list_arguments(), [*shapes, *declared])
     mplan, nplan = plan_training(net.graph, shapes, grad_req=reqs,
                                  aux=net.list_auxiliary_states(), strategy=args.strategy,
                                  mirror=getattr(args, "mirror", None),
-                                 budget=getattr(args, "budget", None), flags=flags,
+                                 budget=getattr(args, "budget", None),
+                                 budget_scope=getattr(args, "budget_scope", None), flags=flags,
                                  progress=progress)
     return net, mplan, nplan
 
@@ -82,6 +96,7 @@ def report_dict(plan: MemoryPlan, mirror: MirrorPlan | None = None,
         "planned_bytes": plan.planned_bytes, "live_peak_bytes": plan.live_peak_bytes,
         "total_bytes": plan.total_bytes,
         "num_storage": plan.num_storage, "num_inplace": plan.num_inplace,
+        "workspace_bytes": plan.workspace_bytes, "step_bytes": plan.step_bytes,
         "bytes_by_class": plan.bytes_by_class(), "num_ops": len(plan.liveness.order)}
     if mirror is not None:
         out.update(mirror=mirror.strategy, recompute_flops=round(mirror.recompute_flops, 4),
@@ -117,7 +132,9 @@ def plan_table(name: str, plan: MemoryPlan, out: TextIO, mirror: MirrorPlan | No
                                   f"; the backward pass runs {ran} recompute ops"), file=out)
     rows = [("class", "bytes", "size")]
     for cls, b in [*rep["bytes_by_class"].items(), ("planned (a+g)", plan.planned_bytes),
-                   ("live peak (bound)", plan.live_peak_bytes), ("total", plan.total_bytes)]:
+                   ("live peak (bound)", plan.live_peak_bytes), ("total", plan.total_bytes),
+                   ("workspace (estimate)", plan.workspace_bytes),
+                   ("whole step", plan.step_bytes)]:
         rows.append((cls, f"{b:,}", format_bytes(b)))
     for line in _table(rows):
         print(line, file=out)

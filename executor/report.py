@@ -9,23 +9,15 @@ from symbol.units import format_bytes
 if TYPE_CHECKING:
     from .executor import Executor
 
-__all__ = ["debug_str", "memory_report", "workspace_estimate", "WORKSPACE_OPS"]
+__all__ = ["debug_str", "memory_report", "workspace_estimate"]
 
 MiB = 2**20
-#: Kernels that allocate output-sized temporaries (torch's generated ``out=`` overloads compute
-#: then copy); the largest such node is the workspace estimate.
-WORKSPACE_OPS = frozenset({"Convolution", "_backward_Convolution", "_backward_BatchNorm",
-                           "_backward_Activation", "Pooling", "_backward_Pooling"})
 
 
 def workspace_estimate(exe: Executor) -> int:
-    """Bytes of the largest operator temporary (an estimate; cuDNN/cuBLAS add their own)."""
-    plan = exe.plan
-    best = 0
-    for node in plan.liveness.order:
-        if node.op in WORKSPACE_OPS:
-            best = max(best, sum(plan.nbytes[Entry(node, i)] for i in range(node.num_outputs)))
-    return best
+    """Bytes of the largest operator temporary (``MemoryPlan.workspace_bytes``: an estimate;
+    cuDNN/cuBLAS add their own)."""
+    return exe.plan.workspace_bytes
 
 
 def memory_report(exe: Executor) -> dict[str, Any]:

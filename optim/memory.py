@@ -198,6 +198,24 @@ class MemoryPlan:
         """Planned storages plus every externally bound array of the graph."""
         return self.planned_bytes + sum(self.nbytes.get(e, 0) for e in self.external)
 
+    @cached_property
+    def workspace_bytes(self) -> int:
+        """The largest operator temporary (``OpDef.workspace`` times the node's output bytes;
+        an estimate: cuDNN and cuBLAS add their own)."""
+        best = 0
+        for node in self.liveness.order:
+            factor = node.opdef.workspace
+            if factor:
+                out = sum(self.nbytes.get(Entry(node, i), 0) for i in range(node.num_outputs))
+                best = max(best, int(factor * out))
+        return best
+
+    @property
+    def step_bytes(self) -> int:
+        """Everything a training step holds: the arena, the bound arrays (parameters, their
+        gradients, inputs, auxiliary states) and the operator workspace."""
+        return self.total_bytes + self.workspace_bytes
+
     def entries_of(self, sid: int) -> list[Entry]:
         """Entries placed in storage ``sid``, in execution order."""
         return sorted((e for e, s in self.storage.items() if s == sid),

@@ -14,6 +14,9 @@ The model (a chain of stages, as Rotor and Chen et al. model a network):
     its cut group;
   * a plan walks the chain choosing, for each piece, one of three modes:
     - ``store``: one stage, nothing recomputed; its saved bytes stay until its backward;
+    - ``cheap``: one stage kept but for its cheap ops, recomputed once right before their
+      backward (what MXNet's ``MXNET_BACKWARD_DO_MIRROR`` does everywhere): its heavy bytes
+      stay, for the cheap ops' FLOPs;
     - ``recompute``: stages a..b-1 recomputed once from the kept group G_{a-1}, G_{b-1} kept;
       during their backward, the saved bytes of the segment are live;
     - ``light``: as ``recompute``, with the cheap ops recomputed a second time just before
@@ -32,7 +35,8 @@ Algorithm:
   1. plan without recomputation once (the saved bytes; also the answer when it fits);
   2. dynamic program over the chain (``solve``): F[b][p] = the least recompute FLOPs that
      reach a kept cut before stage b with p prefix bytes (in ``BUCKETS`` steps of the model
-     budget, rounded up), over the transitions store (b = a + 1), recompute, light and nested
+     budget, rounded up), over the transitions store and cheap (b = a + 1), recompute, light
+     and nested
      (b - a up to ``MAX_PIECE`` * sqrt(K), while some mode fits); the answer is the cheapest
      state whose tail fits;
   3. the exact planner plans the counts; if its planned bytes exceed the budget (the model is
@@ -74,7 +78,7 @@ BUCKETS = 512
 ROUNDS = 6
 #: Longest chain of cheap ops a ``light`` piece recomputes a second time (``light_nodes``).
 LIGHT_DEPTH = 2
-STORE, RECOMPUTE, LIGHT, NESTED = "store", "recompute", "light", "nested"
+STORE, CHEAP, RECOMPUTE, LIGHT, NESTED = "store", "cheap", "recompute", "light", "nested"
 #: Longest piece the dynamic program tries, in multiples of sqrt(stages).
 MAX_PIECE = 4
 
@@ -194,6 +198,9 @@ class _Chain:
         if mode == STORE:
             own = st[a].saved
             return own + work, own, 0.0
+        if mode == CHEAP:  # kept, but for its light ops, recomputed once before their backward
+            own = st[a].heavy
+            return own + 2 * largest + work, own, float(st[a].cheap_flops)
         end = st[b - 1]
         flops = self.flops[b] - self.flops[a] - end.group_flops
         if mode == RECOMPUTE:
@@ -252,6 +259,7 @@ def solve(stages: Sequence[Stage], tail: int, budget: int, *,
         if not np.isfinite(table[a]).any():
             continue
         relax(a, a + 1, STORE, stages[a].largest)
+        relax(a, a + 1, CHEAP, stages[a].largest)
         largest = 0
         for b in range(a + 1, min(k, a + longest) + 1):
             largest = max(largest, stages[b - 1].largest)
@@ -290,12 +298,16 @@ def model_peak(stages: Sequence[Stage], pieces: Sequence[tuple[int, int, str]],
 
 def counts_of(stages: Sequence[Stage], solution: Solution,
               light: frozenset[Node]) -> dict[Node, int]:
-    """Alg. 2 counts of a walk: kept groups and stored stages 0; recomputed nodes 1, the
-    ``light`` nodes of ``light`` pieces 2; in ``nested`` pieces the inner groups 1 and the
-    other nodes 2 (recomputed from the recomputed inner groups)."""
+    """Alg. 2 counts of a walk: kept groups and stored stages 0 (the light nodes of ``cheap``
+    stages 1); recomputed nodes 1, the ``light`` nodes of ``light`` pieces 2; in ``nested``
+    pieces the inner groups 1 and the other nodes 2 (recomputed from the recomputed inner
+    groups)."""
     counts: dict[Node, int] = {}
     for a, b, mode in solution.pieces:
         if mode == STORE:
+            continue
+        if mode == CHEAP:
+            counts.update((n, 1) for n in stages[a].nodes if n in light)
             continue
         kept = set(stages[b - 1].group)
         inner: set[Node] = set()

@@ -33,31 +33,43 @@ import logging
 import math
 import os
 from functools import cached_property
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from symbol.graph import Entry, Graph, Node
 from symbol.infer_shape import infer_shape
 from symbol.units import format_bytes
 
+from .arena import align
 from .flags import PlannerFlags, read_flags
 from .mirror import (BUDGET_STRATEGIES, MIRROR_STRATEGIES, MirrorError, MirrorPlan, alg3_scan,
-                     apply_attributes,
+                     apply_attributes, eligible,
                      copies_in, cut_groups, describe, drop_cheap, forced, has_marks, parse_bytes,
                      recursive_counts, resolve_mirror, segments, unmirrored_lower_bound)
 from .optimal import ROUNDS, counts_of, model_peak, saved_bytes, solve, stage_model
 from .parallel import Progress, available_jobs, score_all
 from .pipeline import NetworkPlan, PlanHints, collector_paused, plan_network
 
-__all__ = ["plan_training", "search_sublinear", "mirror_counts", "resolve_budget"]
+__all__ = ["plan_training", "search_sublinear", "mirror_counts", "resolve_budget",
+           "resolve_budget_scope", "BUDGET_SCOPES"]
 
 log = logging.getLogger(__name__)
 #: Smallest forward graph whose sublinear search forks (``SUBLINEAR_SEARCH_JOBS`` unset): one
 #: candidate of a 2000-node graph takes ~0.1 s to plan, a fork a few milliseconds.
 _FORK_MIN_NODES = 2000
-#: ``optimal`` stops calibrating its model once the exact plan is this close below the budget.
-CLOSE = 0.01
+#: Ratio of consecutive model budgets ``optimal`` tries (a fixed ladder below the plan without
+#: recomputation).
+LADDER = 0.97
+#: Graphs of at most this many nodes walk the ladder from its top (every plan is cheap), which
+#: makes ``optimal`` monotone in the budget by construction; larger graphs start near the
+#: budget and make at most ``optim.optimal.ROUNDS`` plans; at most ``MAX_RUNGS`` rungs.
+FULL_LADDER = 400
+MAX_RUNGS = 200
+#: Graphs with at most this many recomputable nodes: ``optimal`` plans every choice exactly.
+EXHAUSTIVE = 6
 #: Most extra joint-graph plans a fall-back to fewer recomputed segments may make.
 _FALLBACK_PLANS = 10
+#: What a memory budget may count (``resolve_budget_scope``).
+BUDGET_SCOPES = ("step", "activations")
 _ITEMSIZE = {"float64": 8, "int64": 8, "float16": 2, "bfloat16": 2, "uint8": 1, "int8": 1,
              "bool": 1}
 
@@ -112,15 +124,49 @@ def resolve_budget(budget: str | int | None, env: Mapping[str, str] | None = Non
     return parse_bytes(budget)
 
 
+def resolve_budget_scope(scope: str | None, env: Mapping[str, str] | None = None) -> str:
+    """What a budget counts: the argument, else ``SUBLINEAR_BUDGET_SCOPE``, else ``step``
+    (the whole step: activations and gradients plus parameters, their gradients, inputs,
+    auxiliary states and the operator workspace); ``activations``: the planned arena only.
+
+    Raises:
+        MirrorError: another value.
+    """
+    env = os.environ if env is None else env
+    given = scope if scope is not None else env.get("SUBLINEAR_BUDGET_SCOPE", "").strip()
+    if not given:
+        return "step"
+    if given not in BUDGET_SCOPES:
+        where = ("budget scope" if scope is not None
+                 else "environment variable SUBLINEAR_BUDGET_SCOPE")
+        raise MirrorError(f"{where} {given!r} is invalid: expected one of "
+                          f"{', '.join(BUDGET_SCOPES)}")
+    return given
+
+
+def _cannot_meet(limit: int, smallest: tuple[int, str], fixed: int | None = None) -> MirrorError:
+    """The error of a budget no plan meets, naming the smallest plan found."""
+    what = f"memory budget {format_bytes(limit)}"
+    if fixed is not None:
+        what = (f"memory budget {format_bytes(limit + fixed)} for the whole step "
+                f"({format_bytes(fixed)} of parameters, their gradients, inputs, auxiliary "
+                f"states and workspace; {format_bytes(limit)} left)")
+    return MirrorError(f"{what} cannot be met: the smallest plan found needs "
+                       f"{format_bytes(smallest[0])} of activations and gradients (mirror "
+                       f"strategy {smallest[1]}, {smallest[0]:,} bytes)")
+
+
 @collector_paused()
 def plan_training(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[str, str],
                   aux: Sequence[str] = (), dtypes: Mapping[str, str] | None = None,
                   strategy: str | None = None, mirror: str | None = None,
                   budget: str | int | None = None, flags: PlannerFlags | None = None,
-                  default_dtype: str = "float32",
+                  default_dtype: str = "float32", budget_scope: str | None = None,
                   progress: Progress | None = None) -> tuple[MirrorPlan, NetworkPlan]:
     """Choose a mirror plan and plan memory for it (see the module docstring).
 
+    ``budget_scope`` (:func:`resolve_budget_scope`): ``step`` (default) counts the whole
+    step against the budget, ``activations`` the planned activations and gradients only.
     ``progress`` hears of every joint-graph plan a search makes (a strategy, a budget, the
     sublinear search's candidates); a plan without a search reports nothing.
 
@@ -130,6 +176,7 @@ def plan_training(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[
     flags = flags or read_flags()
     chosen = resolve_mirror(mirror)
     limit = resolve_budget(budget)
+    scope = resolve_budget_scope(budget_scope)
     fwd_shapes = infer_shape(graph, shapes)
     if chosen == "none" and limit is None or flags.no_mirror:
         net = _plan(graph, shapes, grad_req, aux, dtypes, strategy, flags, default_dtype, {})
@@ -143,9 +190,32 @@ def plan_training(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[
             raise MirrorError(f"mirror strategy '{chosen}' needs a memory budget: give --budget "
                               "(budget=... in the API, or SUBLINEAR_MEMORY_BUDGET)")
         return planner.evaluate(chosen, flags.search_jobs)
+    fixed = None
+    if scope == "step":  # what no mirror plan changes: bound arrays and the workspace
+        base = planner.counted({}).plan
+        fixed = base.step_bytes - base.planned_bytes
+        if limit <= fixed:
+            raise MirrorError(f"memory budget {format_bytes(limit)} for the whole step cannot "
+                              f"be met: parameters, their gradients, inputs, auxiliary states "
+                              f"and the operator workspace alone take {format_bytes(fixed)} "
+                              "(a budget scope of 'activations' counts activations and "
+                              "gradients only)")
+        limit -= fixed
     if chosen in ("none", *BUDGET_STRATEGIES):  # a budget alone: the least recompute that fits
-        return planner.optimal(limit, flags.search_jobs)
-    return _within_budget(limit, lambda name: planner.evaluate(name, flags.search_jobs))
+        return planner.optimal(limit, flags.search_jobs, fixed)
+    return _within_budget(limit, lambda name: planner.evaluate(name, flags.search_jobs), fixed)
+
+
+class _Candidate(NamedTuple):
+    """A plan ``optimal`` considered: its exact FLOPs and bytes, counts, the plan, the model's
+    bytes (None for a fixed strategy's plan) and its rank (rung of the ladder)."""
+
+    flops: float
+    bytes: int
+    counts: dict[Node, int]
+    net: NetworkPlan
+    model: int | None
+    rank: int
 
 
 class _Planner:
@@ -206,8 +276,10 @@ class _Planner:
                         cuts=self.cuts if uses_cuts else "")
         return plan, _verified(net)
 
-    def optimal(self, limit: int, search_jobs: int) -> tuple[MirrorPlan, NetworkPlan]:
-        """The least recomputation whose exact planned bytes fit ``limit`` (``optim.optimal``).
+    def optimal(self, limit: int, search_jobs: int,
+                fixed: int | None = None) -> tuple[MirrorPlan, NetworkPlan]:
+        """The least recomputation whose exact planned bytes fit ``limit`` (``optim.optimal``);
+        ``fixed``: the bytes outside the arena already taken off a whole-step budget.
 
         Raises:
             MirrorError: no plan fits; names the smallest planned bytes found.
@@ -216,47 +288,112 @@ class _Planner:
         if base.plan.planned_bytes <= limit:
             return self._described("optimal", {}, base, budget=limit,
                                    note="no recomputation needed"), _verified(base)
-        nbytes = _entry_bytes(base)
+        candidates = eligible(self.graph)
+        if not candidates:  # nothing can be recomputed
+            raise _cannot_meet(limit, (base.plan.planned_bytes, "none"), fixed)
+        if len(candidates) <= EXHAUSTIVE:
+            return self._exhaustive(candidates, limit, fixed)
+        sizes = base.plan.nbytes  # the arena places every value aligned: so does the model
+
+        def nbytes(e: Entry) -> int:
+            return align(sizes.get(e, 0))
         by_name = saved_bytes(base.joint, nbytes)
         saved = {n: by_name.get(n.name, 0) for n in self.graph.nodes}
         stages, tail, light = stage_model(self.graph, self.groups, nbytes, saved, self.cost)
         # what the chain model leaves out (gradient accumulators of shared weights, the head's
         # backward): the exact plan without recomputation against the model's own
         everything = tuple((a, a + 1, "store") for a in range(len(stages)))
-        overhead = max(0, base.plan.planned_bytes - model_peak(stages, everything, tail))
-        fits: list[tuple[float, int, dict[Node, int], NetworkPlan, int]] = []
-        seen: list[tuple[int, int]] = []  # (model budget, exact planned bytes)
-        smallest = (base.plan.planned_bytes, "none")
-        model_budget = limit - overhead
-        for _ in range(ROUNDS):
-            solution = solve(stages, tail, model_budget)
-            if solution is None:
-                break
-            counts = apply_attributes(self.graph, counts_of(stages, solution, light))
-            net = self.counted(counts)
-            got = net.plan.planned_bytes
-            seen.append((model_budget, got))
-            smallest = min(smallest, (got, "optimal"))
-            if got <= limit:
-                flops = self._flops_of(net)
-                fits.append((flops, got, counts, net, solution.peak + overhead))
-                if limit - got <= limit * CLOSE:
-                    break
-                model_budget += limit - got  # buy back recomputation with the slack
-            else:
-                model_budget -= got - limit + int(limit * CLOSE)  # the exact planner wins
-            if any(b == model_budget for b, _ in seen):
-                break
+        top = model_peak(stages, everything, tail)
+        overhead = max(0, base.plan.planned_bytes - top)
+        # the model budgets tried form one ladder, whatever the budget (top * LADDER**j), so
+        # that a smaller budget chooses among the same plans as a larger one
+        tried: dict[int, _Candidate | None] = {}
+        planned: dict[frozenset[tuple[Node, int]], tuple[float, int, NetworkPlan]] = {}
+
+        def rung(j: int) -> _Candidate | None:
+            if j not in tried:
+                solution = solve(stages, tail, int(top * LADDER ** j))
+                if solution is None:
+                    tried[j] = None
+                else:
+                    counts = apply_attributes(self.graph, counts_of(stages, solution, light))
+                    key = frozenset(counts.items())
+                    if key not in planned:  # nearby model budgets often give the same walk
+                        net = self.counted(counts)
+                        planned[key] = (self._flops_of(net), net.plan.planned_bytes, net)
+                    flops, got, net = planned[key]
+                    tried[j] = _Candidate(flops, got, counts, net, solution.peak + overhead, j)
+            return tried[j]
+        extra: list[_Candidate] = []
+        if len(self.graph.nodes) <= FULL_LADDER:
+            # small graphs (plans are cheap): every rung and every fixed strategy; the least
+            # recompute that fits among plans that do not depend on the budget, so a smaller
+            # budget never plans more bytes, nor recomputes less
+            j = 0
+            while j < MAX_RUNGS and rung(j) is not None:
+                j += 1
+            for k, name in enumerate(("drop-cheap", "drop-cheap-keep-bn", "sublinear",
+                                      "recursive")):
+                try:
+                    mplan, net = self.evaluate(name, search_jobs)
+                except MirrorError:
+                    continue
+                extra.append(_Candidate(mplan.recompute_flops, net.plan.planned_bytes,
+                                        dict(mplan.requested), net, None, MAX_RUNGS + k))
+            order: Callable[[_Candidate], tuple[float, ...]] = (
+                lambda c: (c.flops, c.bytes, c.rank))
+        else:  # start where the model budget meets the budget, at most ROUNDS plans
+            room = max(limit - overhead, 1)
+            j = max(0, math.ceil(math.log(room / top) / math.log(LADDER))) if room < top else 0
+            start = j
+            while len(tried) < ROUNDS and (got := rung(j)) is not None and got.bytes > limit:
+                j += 1  # the exact planner needs more bytes than the model: a smaller budget
+            if j == start:  # fits at once: a larger model budget may fit too, recomputing less
+                while len(tried) < ROUNDS and j > 0 and (got := rung(j - 1)) is not None \
+                        and got.bytes <= limit:
+                    j -= 1
+            order = (lambda c: (c.rank, c.flops))  # the largest model budget that fits
+        considered = [c for c in tried.values() if c is not None] + extra
+        fits = sorted((c for c in considered if c.bytes <= limit), key=order)
+        seen = sorted(((int(top * LADDER ** c.rank), c.bytes) for c in considered
+                       if c.model is not None), reverse=True)
+        smallest = min([(base.plan.planned_bytes, "none"),
+                        *((c.bytes, "optimal") for c in considered)])
         if not fits:
-            return self._optimal_fallback(limit, search_jobs, smallest, seen)
-        flops, got, counts, net, model = min(fits, key=lambda f: (f[0], f[1]))
-        note = (f"model {format_bytes(model)}, exact planner {format_bytes(got)} "
-                f"({100 * (got - model) / model:+.1f}%)" if model else "")
+            return self._optimal_fallback(limit, search_jobs, smallest, seen, fixed)
+        flops, got_bytes, counts, net, model, _ = fits[0]
+        note = (f"model {format_bytes(model)}, exact planner {format_bytes(got_bytes)} "
+                f"({100 * (got_bytes - model) / model:+.1f}%)" if model else
+                "a fixed strategy's plan was the cheapest that fits")
         return self._described("optimal", counts, net, budget=limit, searched=seen,
                                note=note), _verified(net)
 
+    def _exhaustive(self, candidates: list[Node], limit: int,
+                    fixed: int | None) -> tuple[MirrorPlan, NetworkPlan]:
+        """A small graph: plan every set of recomputed nodes exactly, keep the least
+        recompute that fits (fewest bytes on ties; the first such set, in a fixed order)."""
+        best: tuple[float, int, int, dict[Node, int], NetworkPlan] | None = None
+        smallest: tuple[int, str] | None = None
+        for mask in range(1, 2 ** len(candidates)):
+            counts = apply_attributes(self.graph, {n: 1 for i, n in enumerate(candidates)
+                                                   if mask >> i & 1})
+            net = self.counted(counts)
+            got = net.plan.planned_bytes
+            smallest = min(smallest or (got, "optimal"), (got, "optimal"))
+            if got <= limit:
+                key = (self._flops_of(net), got, mask)
+                if best is None or key < best[:3]:
+                    best = (*key, counts, net)
+        if best is None:
+            assert smallest is not None
+            raise _cannot_meet(limit, smallest, fixed)
+        counts, net = best[3], best[4]
+        note = f"exhaustive over the {len(candidates)} recomputable nodes"
+        return self._described("optimal", counts, net, budget=limit, note=note), _verified(net)
+
     def _optimal_fallback(self, limit: int, search_jobs: int, smallest: tuple[int, str],
-                          seen: list[tuple[int, int]]) -> tuple[MirrorPlan, NetworkPlan]:
+                          seen: list[tuple[int, int]], fixed: int | None
+                          ) -> tuple[MirrorPlan, NetworkPlan]:
         """The model found nothing that fits: the fixed strategies (recursive first, the
         smallest), the least recompute that fits, else the error naming the smallest."""
         options = []
@@ -269,10 +406,7 @@ class _Planner:
             smallest = min(smallest, (net.plan.planned_bytes, name))
         fitting = [o for o in options if o[1] <= limit]
         if not fitting:
-            raise MirrorError(f"memory budget {format_bytes(limit)} cannot be met: the smallest "
-                              f"plan found needs {format_bytes(smallest[0])} of activations "
-                              f"and gradients (mirror strategy {smallest[1]}, "
-                              f"{smallest[0]:,} bytes)")
+            raise _cannot_meet(limit, smallest, fixed)
         _, _, mplan, net = min(fitting, key=lambda o: (o[0], o[1]))
         counts = dict(mplan.requested)
         note = f"the chain model found no fit; the {mplan.strategy} plan fits"
@@ -381,7 +515,8 @@ def _entry_bytes(net: NetworkPlan) -> Any:
     return nbytes
 
 
-def _within_budget(limit: int, evaluate: Any) -> tuple[MirrorPlan, NetworkPlan]:
+def _within_budget(limit: int, evaluate: Any,
+                   fixed: int | None = None) -> tuple[MirrorPlan, NetworkPlan]:
     options = []
     for name in MIRROR_STRATEGIES:
         try:
@@ -394,10 +529,7 @@ def _within_budget(limit: int, evaluate: Any) -> tuple[MirrorPlan, NetworkPlan]:
     fitting = [o for o in options if o[1] <= limit]
     if not fitting:
         smallest = min(options, key=lambda o: o[1])
-        raise MirrorError(f"memory budget {format_bytes(limit)} cannot be met: the smallest "
-                          f"plan found needs {format_bytes(smallest[1])} of activations and "
-                          f"gradients (mirror strategy {smallest[2].strategy}, "
-                          f"{smallest[1]:,} bytes)")
+        raise _cannot_meet(limit, (smallest[1], smallest[2].strategy), fixed)
     _, _, mplan, net = min(fitting, key=lambda o: (o[0], o[1]))
     log.info("budget %s: chose %s", format_bytes(limit), mplan.summary())
     return mplan, net

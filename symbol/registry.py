@@ -208,6 +208,10 @@ class OpDef:
         shape_only: ``params -> indices`` of inputs read only for their shape (a backward op
             that needs the forward input's shape but not its values). Liveness ignores them, so
             they keep no buffer alive; kernels must read only ``.shape`` of such inputs.
+        workspace: temporary bytes the kernel allocates while it runs, as a multiple of its
+            output bytes (default 0; 1 for kernels whose torch ``out=`` overload computes into
+            a temporary and copies, 2 for max pooling's int64 argmax at fp32). An estimate:
+            the largest such temporary of a plan is its operator workspace.
         is_backward: a backward-only op produced by gradient rules (NNVM ``TIsBackward``).
         is_loss: a loss head: its gradient ignores the head gradient (MXNet loss layers).
         doc: one line for users.
@@ -227,6 +231,7 @@ class OpDef:
     cost: Callable[[Params, Sequence[Shape], Sequence[Shape]], Cost] = elementwise_cost
     infer_type: Callable[[Params, list[str | None], int], list[str | None]] = _same_dtype
     shape_only: Callable[[Params], tuple[int, ...]] = no_shape_only
+    workspace: float = 0.0
     is_backward: bool = False
     is_loss: bool = False
     doc: str = ""

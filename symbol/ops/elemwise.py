@@ -74,7 +74,7 @@ register(OpDef("Activation", "elemwise", ("data",), same_shape, _activation_grad
                params=(_ACT,), inplace=_inplace0,
                doc="Elementwise activation: relu, sigmoid, tanh, softrelu (softplus)."))
 register(OpDef("_backward_Activation", "elemwise", ("out_grad", "out_data"), _grad_pair_shape,
-               None, params=(_ACT,), inplace=_inplace0, is_backward=True))
+               None, params=(_ACT,), inplace=_inplace0, workspace=1.0, is_backward=True))
 register(OpDef("LeakyReLU", "elemwise", ("data",), same_shape, _leaky_grad, params=_LEAKY,
                inplace=_inplace0, doc="Leaky ReLU or ELU with the given slope."))
 register(OpDef("_backward_LeakyReLU", "elemwise", ("out_grad", "out_data"), _grad_pair_shape,

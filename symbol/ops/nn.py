@@ -348,12 +348,12 @@ register(OpDef(
     inplace=_data_to_data_grad, is_backward=True))
 register(OpDef(
     "Convolution", "nn", lambda p: _with_bias(p, ("data", "weight"), "bias"), _conv_shape,
-    _conv_grad, params=_CONV, cost=_matmul_cost,
+    _conv_grad, params=_CONV, cost=_matmul_cost, workspace=1.0,
     doc="2-D convolution (NCHW); weight (num_filter, C/num_group, kh, kw)."))
 register(OpDef(
     "_backward_Convolution", "nn", ("out_grad", "data", "weight"), _weighted_backward_shape,
     None, params=_CONV, outputs=lambda p: _with_bias(p, ("data_grad", "weight_grad"), "bias_grad"),
-    inplace=_data_to_data_grad, is_backward=True))
+    inplace=_data_to_data_grad, workspace=1.0, is_backward=True))
 register(OpDef(
     "BatchNorm", "nn", ("data", "gamma", "beta", "moving_mean", "moving_var"), _bn_shape,
     _bn_grad, params=_BN, outputs=("output", "mean", "invstd"), num_visible=1,
@@ -366,15 +366,15 @@ register(OpDef(
     "_backward_BatchNorm", "nn", ("out_grad", "data", "gamma", "mean", "invstd"),
     _bn_backward_shape, None, params=_BN, outputs=("data_grad", "gamma_grad", "beta_grad"),
     shape_only=lambda p: (2,) if p["fix_gamma"] else (), inplace=_bn_backward_inplace,
-    is_backward=True))
+    workspace=1.0, is_backward=True))
 register(OpDef(
-    "Pooling", "nn", ("data",), _pool_shape, _pool_grad, params=_POOL,
+    "Pooling", "nn", ("data",), _pool_shape, _pool_grad, params=_POOL, workspace=2.0,
     doc="2-D max/avg/sum pooling (NCHW). No hidden outputs: the max backward recomputes the "
         "argmax from the input (MXNet's cuDNN backward reads input and output instead)."))
 register(OpDef(
     "_backward_Pooling", "nn", ("out_grad", "data"), _pool_backward_shape, None, params=_POOL,
     outputs=("data_grad",), shape_only=_pool_backward_shape_only,
-    inplace=_pool_backward_inplace, is_backward=True))
+    inplace=_pool_backward_inplace, workspace=1.0, is_backward=True))
 register(OpDef(
     "Dropout", "nn", ("data",), _dropout_shape, _dropout_grad, params=_DROPOUT,
     outputs=("output", "mask"), num_visible=1, inplace=_inplace0, infer_type=_dropout_type,

@@ -76,7 +76,8 @@ def smallest_plan(name: str) -> int:
 def step(name: str, mirror: str):
     """An executor after one training step with ``mirror`` (a strategy or ``budget``)."""
     net, shapes = build(name)
-    bind = {"budget": smallest_plan(name)} if mirror == "budget" else {"mirror": mirror}
+    bind = ({"budget": smallest_plan(name), "budget_scope": "activations"}
+            if mirror == "budget" else {"mirror": mirror})
     torch.manual_seed(0)  # the executor's dropout seed comes from torch's generator
     exe = bind_filled(net, shapes, init_seed=1, data_seed=2, classes=5, dtype="float64",
                       **bind)

@@ -93,7 +93,11 @@ def test_force_mirroring_attribute_in_a_dsl_file(tmp_path):
                                    "drop-cheap"),
     ({"MXNET_EXEC_MATCH_RANGE": "x"}, "MXNET_EXEC_MATCH_RANGE='x' is invalid"),
     ({"SUBLINEAR_MEMORY_BUDGET": "lots"}, "memory budget 'lots' is invalid"),
-    ({"SUBLINEAR_MEMORY_BUDGET": "1KB"}, "memory budget 1000 B cannot be met"),
+    ({"SUBLINEAR_MEMORY_BUDGET": "1KB"}, "memory budget 1000 B for the whole step cannot be met"),
+    ({"SUBLINEAR_MEMORY_BUDGET": "1KB", "SUBLINEAR_BUDGET_SCOPE": "activations"},
+     "memory budget 1000 B cannot be met: the smallest plan found needs"),
+    ({"SUBLINEAR_BUDGET_SCOPE": "all", "SUBLINEAR_MEMORY_BUDGET": "1GB"},
+     "SUBLINEAR_BUDGET_SCOPE 'all' is invalid"),
     ({"SUBLINEAR_MEMORY_BUDGET": "-5"}, "memory budget '-5' is invalid"),
 ])
 def test_bad_settings_fail_with_one_clear_line(env, message):
@@ -105,7 +109,8 @@ def test_bad_settings_fail_with_one_clear_line(env, message):
 
 def test_budget_picks_a_plan_that_fits():
     sub = plan_json([*NET, "--mirror", "sublinear"])
-    rep = plan_json([*NET, "--budget", str(sub["planned_bytes"])])
+    rep = plan_json([*NET, "--budget", str(sub["planned_bytes"]), "--budget-scope",
+                     "activations"])
     assert rep["planned_bytes"] <= sub["planned_bytes"]
 
 

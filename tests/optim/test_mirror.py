@@ -22,7 +22,10 @@ SHAPES = {"data": (2, 3, 64, 64)}
 
 
 def plan(net, mirror, **kw):
+    """Plan; a budget counts activations and gradients here (what the sizes compared are)."""
     reqs = default_grad_req(net.list_arguments(), list(SHAPES))
+    if "budget" in kw:
+        kw.setdefault("budget_scope", "activations")
     return plan_training(net.graph, SHAPES, grad_req=reqs, aux=net.list_auxiliary_states(),
                          mirror=mirror, **kw)
 
@@ -169,6 +172,35 @@ def test_impossible_budget_fails_naming_the_smallest_plan():
                                           r"(sublinear|recursive|optimal), [0-9,]+ "
                                           r"bytes\)"):
         plan(small_resnet(), None, budget=1000)
+
+
+def test_a_whole_step_budget_counts_the_bound_arrays_and_the_workspace():
+    net = small_resnet()
+    _, none = plan(net, "none")
+    fixed = none.plan.step_bytes - none.plan.planned_bytes
+    assert fixed > none.plan.workspace_bytes > 0
+    # the default scope: the same budget as for activations alone plus the bound arrays
+    activations = none.plan.planned_bytes // 2
+    mstep, step = plan(net, None, budget=activations + fixed, budget_scope="step")
+    mact, act = plan(net, None, budget=activations, budget_scope="activations")
+    assert step.plan.planned_bytes == act.plan.planned_bytes <= activations
+    assert step.plan.step_bytes <= activations + fixed
+    assert mstep.recompute_flops == mact.recompute_flops > 0
+    with pytest.raises(MirrorError, match="for the whole step cannot be met: parameters, their "
+                                          "gradients, inputs, auxiliary states and the operator "
+                                          "workspace alone take"):
+        plan(net, None, budget=fixed, budget_scope="step")
+    with pytest.raises(MirrorError, match=r"memory budget .* for the whole step \(.* left\) "
+                                          "cannot be met: the smallest plan found needs"):
+        plan(net, None, budget=fixed + 1000, budget_scope="step")
+    with pytest.raises(MirrorError, match="budget scope 'all' is invalid: expected one of step, "
+                                          "activations"):
+        plan(net, None, budget=10**9, budget_scope="all")
+
+
+def test_optimal_needs_a_budget():
+    with pytest.raises(MirrorError, match="mirror strategy 'optimal' needs a memory budget"):
+        plan(small_resnet(), "optimal")
 
 
 @pytest.mark.parametrize("text,value", [
