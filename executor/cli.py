@@ -4,6 +4,7 @@
     sublinear check NET [--param units=3,4,6,3] [--shape data=32,3,224,224] [--json]
     sublinear plan NET [--param ..] [--shape ..] [--strategy S] [--mirror M] [--budget 3GiB]
     sublinear memcost --net resnet|lstm|NET [--sweep ..] [--strategies ..] [--measure] [--json]
+    sublinear pareto NET [--param ..] [--budgets N] [--segments S,S,..] [--out DIR] [--json]
 
 ``NET`` is a network file or an example name (:mod:`executor.nets`).
 
@@ -28,6 +29,7 @@ from typing import Any, NoReturn
 from .cliargs import (add_net_options, non_negative_int, positive_float, positive_int)
 from .errors import RunError, UsageError
 from .memcost import add_memcost_parser
+from .pareto import add_pareto_parser
 from .plan_cli import add_plan_parser
 
 __all__ = ["main", "build_parser"]
@@ -90,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_check)
     add_plan_parser(sub)
     add_memcost_parser(sub)
+    add_pareto_parser(sub)
     p.set_defaults(commands=tuple(sub.choices))
     return p
 

@@ -21,7 +21,7 @@ from .cliargs import add_net_options, image_path, positive_int, size_arg
 from .nets import load_net
 from .progress import progress_bar
 
-__all__ = ["add_plan_parser", "plan_table", "draw_timeline", "make_plan",
+__all__ = ["add_plan_parser", "plan_table", "format_table", "draw_timeline", "make_plan",
            "planning_inputs", "report_dict", "run_plan"]
 
 
@@ -111,7 +111,7 @@ def report_dict(plan: MemoryPlan, mirror: MirrorPlan | None = None,
     return out
 
 
-def _table(rows: Sequence[tuple[str, ...]], right: int = 1) -> list[str]:
+def format_table(rows: Sequence[tuple[str, ...]], right: int = 1) -> list[str]:
     """Rows as aligned text columns (the first ``right`` left-aligned), two spaces apart, so
     that no two columns run together whatever their width."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -136,7 +136,7 @@ def plan_table(name: str, plan: MemoryPlan, out: TextIO, mirror: MirrorPlan | No
                    ("workspace (estimate)", plan.workspace_bytes),
                    ("whole step", plan.step_bytes)]:
         rows.append((cls, f"{b:,}", format_bytes(b)))
-    for line in _table(rows):
+    for line in format_table(rows):
         print(line, file=out)
     print(f"{plan.num_storage} storages, {plan.num_inplace} in-place", file=out)
 

@@ -57,7 +57,8 @@ __all__ = ["MIRROR_STRATEGIES", "MirrorPlan", "MirrorError", "eligible", "drop_c
            "apply_attributes", "stage_groups", "cut_groups", "segments", "alg3", "alg3_scan",
            "recursive_counts", "describe", "copies_in", "check_mirror_plan", "resolve_mirror",
            "parse_bytes", "KEEP_OPS", "executed_saved", "has_marks", "unmirrored_lower_bound",
-           "forced", "forward_part", "BUDGET_STRATEGIES", "ALL_STRATEGIES"]
+           "forced", "forward_part", "BUDGET_STRATEGIES", "ALL_STRATEGIES",
+           "forward_flops"]
 
 MIRROR_STRATEGIES = ("none", "drop-cheap", "drop-cheap-keep-bn", "sublinear", "recursive")
 #: Strategies that need a memory budget (``optim.optimal``); every name a user may give.
@@ -302,6 +303,16 @@ def recursive_counts(graph: Graph, groups: Sequence[Sequence[Node]] | None = Non
             else:
                 counts.pop(n, None)
     return counts
+
+
+def forward_flops(graph: Graph, shapes: Mapping[Entry, Any]) -> dict[Node, int]:
+    """FLOPs of every forward node (``OpDef.cost``) at the forward shapes ``shapes``."""
+    out = {}
+    for n in graph.nodes:
+        ins = [shapes[e] for e in n.inputs]
+        outs = [shapes[Entry(n, i)] for i in range(n.num_outputs)]
+        out[n] = n.opdef.cost(n.params, ins, outs).flops
+    return out
 
 
 def copies_in(joint: JointGraph) -> Counter[str]:

@@ -42,7 +42,7 @@ from symbol.units import format_bytes
 from .arena import align
 from .flags import PlannerFlags, read_flags
 from .mirror import (BUDGET_STRATEGIES, MIRROR_STRATEGIES, MirrorError, MirrorPlan, alg3_scan,
-                     apply_attributes, eligible,
+                     apply_attributes, eligible, forward_flops,
                      copies_in, cut_groups, describe, drop_cheap, forced, has_marks, parse_bytes,
                      recursive_counts, resolve_mirror, segments, unmirrored_lower_bound)
 from .optimal import ROUNDS, counts_of, model_peak, saved_bytes, solve, stage_model
@@ -72,12 +72,6 @@ _FALLBACK_PLANS = 10
 BUDGET_SCOPES = ("step", "activations")
 _ITEMSIZE = {"float64": 8, "int64": 8, "float16": 2, "bfloat16": 2, "uint8": 1, "int8": 1,
              "bool": 1}
-
-
-def _flops(node: Node, shapes: Mapping[Entry, Any]) -> int:
-    ins = [shapes[e] for e in node.inputs]
-    outs = [shapes[Entry(node, i)] for i in range(node.num_outputs)]
-    return node.opdef.cost(node.params, ins, outs).flops
 
 
 def mirror_counts(strategy: str, graph: Graph,
@@ -230,7 +224,7 @@ class _Planner:
                  progress: Progress | None, plan: Any) -> None:
         self.graph, self.fwd_shapes, self.progress, self._plan = graph, fwd_shapes, progress, plan
         self.known = None not in fwd_shapes.values()
-        self.cost = {n: _flops(n, fwd_shapes) for n in graph.nodes} if self.known else {}
+        self.cost = forward_flops(graph, fwd_shapes) if self.known else {}
         self.cuts = "marks" if has_marks(graph) else "automatic"
         self.hints: PlanHints | None = None
         self.unmirrored: NetworkPlan | None = None

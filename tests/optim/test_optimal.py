@@ -14,7 +14,8 @@ from optim.mirror import MirrorError, describe, eligible
 from optim.optimal import (CHEAP, LIGHT, NESTED, RECOMPUTE, STORE, Solution, counts_of,
                            model_peak, nested_step, solve, stage_model)
 from optim.pipeline import default_grad_req, plan_network
-from optim.search import EXHAUSTIVE, _flops, plan_training
+from optim.mirror import forward_flops
+from optim.search import EXHAUSTIVE, plan_training
 from symbol.infer_shape import infer_shape
 
 from .test_random_dags import random_net
@@ -95,7 +96,7 @@ def _brute_force(net, budget):
     shapes = {"data": (4, 8)}
     reqs = default_grad_req(net.list_arguments(), ["data"])
     fwd = infer_shape(graph, shapes)
-    cost = {n: _flops(n, fwd) for n in graph.nodes}
+    cost = forward_flops(graph, fwd)
     nodes = eligible(graph)
     best = None
     for choice in itertools.product((0, 1), repeat=len(nodes)):
@@ -140,7 +141,7 @@ def _resnet_model():
     nbytes = _entry_bytes(base)
     by_name = saved_bytes(base.joint, nbytes)
     saved = {n: by_name.get(n.name, 0) for n in net.graph.nodes}
-    cost = {n: _flops(n, fwd) for n in net.graph.nodes}
+    cost = forward_flops(net.graph, fwd)
     stages, tail, light = stage_model(net.graph, cut_groups(net.graph, fwd), nbytes, saved, cost)
     return net, stages, tail, light
 
