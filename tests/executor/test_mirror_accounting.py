@@ -21,21 +21,12 @@ from optim.pipeline import default_grad_req
 from optim.search import plan_training
 from symbol.graph import Entry
 
+from tests.optim.mirror_nets import SYM_PARAMS
+
 from .harness import bind_filled
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RTOL, ATOL = 1e-9, 1e-12
-SYM_PARAMS = {
-    "mlp.sym": dict(hidden=(16, 8), num_classes=5, batch=4, input_dim=10),
-    "resnet.sym": dict(units=(1, 2), filter_list=(8, 16, 32), image_shape=(3, 16, 16),
-                       num_classes=5, batch=2),
-    "lstm.sym": dict(steps=4, layers=2, hidden=6, input_size=3, num_label=5, batch=2),
-    "gru.sym": dict(steps=4, layers=2, hidden=6, input_size=3, num_label=5, batch=2),
-    "densenet.sym": dict(blocks=(2, 3), growth=4, stem=8, image=(3, 16, 16), num_classes=5,
-                         batch=2),
-    "inception.sym": dict(blocks=((4, 4, 4, 2, 2, 2), (4, 4, 8, 2, 4, 4)), image_size=16,
-                          batch=2, num_classes=5),
-}
 API_NETS = {
     "mlp.py": (lambda: mlp.get_symbol(num_classes=5, hidden=(16, 8)), {"data": (4, 10)}),
     "resnet.py": (lambda: resnet.get_symbol(num_classes=5, units=(2, 2, 1),

@@ -218,7 +218,13 @@ def _saved(net: str) -> tuple[dict, Path]:
     return record, NETS / record["file"]
 
 
-@pytest.mark.parametrize("net", ["resnet_66_units", "lstm_50_steps"])
+#: MXNet's own exports (bench/mxnet_oracle.py): its example nets, and the nets of
+#: tests/executor/test_mxnet_parity.py.
+EXPORTED = ["resnet_66_units", "lstm_50_steps", "vgg16_max_pool", "mlp_dropout",
+            "resnet_post_66_units"]
+
+
+@pytest.mark.parametrize("net", EXPORTED)
 def test_mxnet_exported_json_has_mxnets_arguments_and_shapes(net):
     record, path = _saved(net)
     symbol = sym.load_json(str(path))
