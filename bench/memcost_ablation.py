@@ -40,7 +40,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
 from examples import lstm, resnet  # noqa: E402
-from executor.memcost import STRATEGIES, paper_figures  # noqa: E402
+from executor.app.memcost import STRATEGIES, paper_figures  # noqa: E402
 from optim.flags import read_flags  # noqa: E402
 from optim.pipeline import default_grad_req  # noqa: E402
 from optim.search import plan_training  # noqa: E402

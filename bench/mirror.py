@@ -30,7 +30,7 @@ from examples import lstm, resnet, resnet_postact  # noqa: E402
 from optim.pipeline import default_grad_req  # noqa: E402
 from optim.search import plan_training  # noqa: E402
 
-PAPER = os.path.join(ROOT, "executor", "data", "paper_figures.json")
+PAPER = os.path.join(ROOT, "executor", "app", "data", "paper_figures.json")
 PAPER_NAMES = {"none": "sharing", "drop-cheap": "drop_bn_relu", "sublinear": "sublinear"}
 
 

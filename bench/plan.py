@@ -6,7 +6,7 @@
 ImageNet pre-activation bottleneck ResNet (``examples.resnet``, ReLU), 3x224x224, fp32, or the
 unrolled 4 x 1024 LSTM (``examples.lstm``). ``planned_GiB`` is the paper's Fig. 5a quantity
 (activations + intermediate gradients); ``paper_GiB`` is the digitised value from the paper
-(``executor/data/paper_figures.json``); ``mxnet_MiB`` is what real MXNet 1.9.1 plans for the
+(``executor/app/data/paper_figures.json``); ``mxnet_MiB`` is what real MXNet 1.9.1 plans for the
 same network ("Total N MB allocated"; measured values recorded below, where known).
 ``plan_s`` is the time of differentiating, shape-inferring and planning the joint graph.
 """
@@ -24,7 +24,7 @@ sys.path.insert(0, ROOT)
 from examples import lstm, resnet  # noqa: E402
 from optim.pipeline import default_grad_req, plan_network  # noqa: E402
 
-PAPER = os.path.join(ROOT, "executor", "data", "paper_figures.json")
+PAPER = os.path.join(ROOT, "executor", "app", "data", "paper_figures.json")
 NAMES = {"none": "no_optimization", "inplace": "inplace", "sharing": "sharing"}
 #: Real MXNet 1.9.1 "Total N MB allocated" (MiB) for the same networks: default env (sharing)
 #: and NNVM_EXEC_MATCH_RANGE=0 (in-place only); keyed by (net, ResNet units or LSTM steps).

@@ -24,7 +24,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 def _cli() -> list[str]:
     """The installed console script, else the module (same code, one less wrapper)."""
     script = shutil.which("sublinear")
-    return [script] if script else [sys.executable, "-m", "executor.cli"]
+    return [script] if script else [sys.executable, "-m", "executor.app.cli"]
 
 
 def timed(argv: list[str], runs: int) -> dict[str, float]:

@@ -24,7 +24,7 @@ import torch
 
 import executor  # noqa: F401  (installs simple_bind)
 import symbol as sym
-from executor.cli import main
+from executor.app.cli import main
 from symbol.errors import SymbolError
 
 ROOT = Path(__file__).resolve().parent

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ALLOWED = {"symbol": {"numpy", "lark"}, "optim": {"numpy", "symbol"},
            "executor": {"numpy", "torch", "symbol", "optim", "tqdm", "matplotlib",
                         "sublinear_examples"}}
-#: Network modules of examples/: what ``executor.nets.example_module`` imports.
+#: Network modules of examples/: what ``executor.app.nets.example_module`` imports.
 EXAMPLE_NETWORKS = ("mlp.py", "resnet.py", "lstm.py")
 
 
@@ -53,6 +53,42 @@ def test_executor_reaches_examples_through_the_installed_name():
     # the checkout's "examples" package is not installed; only sublinear_examples is
     for path, names in imported_top_levels("executor").items():
         assert "examples" not in names, path
+
+
+def executor_imports() -> dict[str, set[str]]:
+    """Modules of the executor package each of its files imports (relative ones resolved)."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "executor").rglob("*.py")):
+        package = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        if path.name != "__init__.py":
+            package = package.rsplit(".", 1)[0]
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                names.add(".".join(base + ([node.module] if node.module else [])))
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+        found[str(path.relative_to(ROOT))] = {n for n in names if n.startswith("executor")}
+    return found
+
+
+def test_executor_core_never_imports_the_application_layers():
+    # executor/ (bind, kernels, run) <- executor/training <- executor/app
+    for path, names in executor_imports().items():
+        if path.startswith("executor/app/"):
+            continue
+        assert not any(n.startswith("executor.app") for n in names), (path, names)
+        if not path.startswith("executor/training/"):
+            assert not any(n.startswith("executor.training") for n in names), (path, names)
+
+
+def test_the_executor_layer_check_can_fail():
+    found = executor_imports()
+    assert "executor.app.nets" in found["executor/app/cli.py"]  # (resolved: .nets)
+    assert any(n.startswith("executor.") for n in found["executor/app/demo.py"])
 
 
 def test_checker_catches_a_forbidden_import(tmp_path, monkeypatch):

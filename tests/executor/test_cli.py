@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from executor import cli
-from executor.cli import build_parser, main
+from executor.app import cli
+from executor.app.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL_RESNET = ["resnet", "--param", "units=1,1,1,1", "--param", "batch=2",
@@ -19,7 +19,7 @@ SMALL_RESNET = ["resnet", "--param", "units=1,1,1,1", "--param", "batch=2",
 
 
 def _no_torch_after(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    code = ("import sys\nfrom executor.cli import main\nrc = main(sys.argv[1:])\n"
+    code = ("import sys\nfrom executor.app.cli import main\nrc = main(sys.argv[1:])\n"
             "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', rc)")
     return subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
@@ -39,7 +39,7 @@ def test_commands_that_run_no_tensors_never_import_torch(argv):
 
 
 def test_help_never_imports_torch():
-    code = ("import sys\nfrom executor.cli import main\ntry:\n    main(['--help'])\n"
+    code = ("import sys\nfrom executor.app.cli import main\ntry:\n    main(['--help'])\n"
             "except SystemExit:\n    pass\nprint('TORCH' if 'torch' in sys.modules else 'OK')")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, timeout=60)
@@ -145,7 +145,7 @@ def test_plan_shows_progress_on_stderr_only_for_long_searches(capsys, monkeypatc
 
     def eager(desc, **kw):  # show at once (delay 0) so the test needs no slow search
         return real(desc, **{**kw, "delay": 0})
-    monkeypatch.setattr("executor.plan_cli.progress_bar", eager)
+    monkeypatch.setattr("executor.app.plan.progress_bar", eager)
     assert main(["plan", *SMALL_RESNET, "--mirror", "sublinear"]) == 0
     out, err = capsys.readouterr()
     assert "planning" in err and "plan/s" in err and "planning" not in out
@@ -154,7 +154,7 @@ def test_plan_shows_progress_on_stderr_only_for_long_searches(capsys, monkeypatc
     assert err == "" and json.loads(out)["mirror"] == "sublinear"
     assert main(["plan", *SMALL_RESNET, "--mirror", "sublinear"]) == 0
     assert "planning" in capsys.readouterr().err
-    monkeypatch.setattr("executor.plan_cli.progress_bar", real)  # the default: 1 s delay
+    monkeypatch.setattr("executor.app.plan.progress_bar", real)  # the default: 1 s delay
     assert main(["plan", *SMALL_RESNET, "--mirror", "sublinear"]) == 0
     assert capsys.readouterr().err == ""
     # no thread left behind: one would keep the next search from forking its scorers

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from executor.cli import main
+from executor.app.cli import main
 from tests.symbol.test_dsl_fuzz import SMALL, TEXTS, mutated
 
 #: Cases per example file (``SUBLINEAR_FUZZ_CASES`` runs more, e.g. before a release).

@@ -9,8 +9,8 @@ import torch
 
 import executor  # noqa: F401  (installs Symbol.simple_bind)
 from examples import lstm, resnet
-from executor.memcost import main as memcost_main
-from executor.memcost_measure import predicted_bytes
+from executor.app.memcost import main as memcost_main
+from executor.app.memcost_measure import predicted_bytes
 
 from .harness import bind_filled
 

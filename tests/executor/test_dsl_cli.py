@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from executor.cli import main
+from executor.app.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 MLP = str(ROOT / "examples" / "mlp.sym")
@@ -140,7 +140,7 @@ def test_malformed_options_are_usage_errors(capsys, argv):
 def test_no_traceback_from_the_console_script(tmp_path):
     net = tmp_path / "bad.sym"
     net.write_text("input x;\ny = Foo(x);\nz = Bar(y;\n")
-    res = subprocess.run([sys.executable, "-m", "executor.cli", "check", str(net)], cwd=ROOT,
+    res = subprocess.run([sys.executable, "-m", "executor.app.cli", "check", str(net)], cwd=ROOT,
                          capture_output=True, text=True)
     assert res.returncode == 2 and res.stdout == ""
     assert res.stderr.startswith(f"{net}:3:10: error: expected ',' or ')' but found ';'")

@@ -9,7 +9,7 @@ import torch
 import executor  # noqa: F401
 import symbol as sym
 from executor import ExecutorError
-from executor.cli import main
+from executor.app.cli import main
 from symbol.errors import SymbolError
 
 

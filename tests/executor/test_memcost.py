@@ -9,8 +9,8 @@ import torch
 
 import executor  # noqa: F401  (installs Symbol.simple_bind)
 from examples import resnet
-from executor import memcost
-from executor.memcost import main
+from executor.app import memcost
+from executor.app.memcost import main
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_RESNET = ["--net", "resnet", "--sweep", "26,50", "--batch", "2", "--image", "32",
@@ -204,7 +204,7 @@ def _fake_measure(built, planned):
 
 
 def test_measured_points_get_a_table_a_time_ratio_and_plots(tmp_path):
-    from executor.memcost_report import format_report, plot_report
+    from executor.app.memcost_report import format_report, plot_report
     wl = memcost.workload_from_args(_parse(TINY_LSTM))
     report = memcost.run_sweep(wl, [5, 10], ["sharing", "sublinear"], measure=_fake_measure,
                                progress=False)
@@ -218,7 +218,7 @@ def test_measured_points_get_a_table_a_time_ratio_and_plots(tmp_path):
 
 
 def test_a_point_is_bound_to_the_plan_already_made():
-    from executor.memcost_measure import bind_planned, predicted_bytes
+    from executor.app.memcost_measure import bind_planned, predicted_bytes
     from optim.pipeline import default_grad_req
     built = memcost.workload_from_args(_parse(TINY_LSTM)).build(10)
     point, planned = memcost.plan_point(built, 10, "sublinear", None)
@@ -296,7 +296,7 @@ def test_from_json_bad_files_are_one_line_errors(capsys, tmp_path, content, mess
 
 
 def test_device_block_rounds_as_the_caching_allocator():
-    from executor.memcost_measure import device_block
+    from executor.app.memcost_measure import device_block
     mib = 2**20
     assert [device_block(n) for n in (1, 512, 513, 10 * mib - 1)] == [512, 512, 1024, 10 * mib]
     assert [device_block(n) for n in (10 * mib, 10 * mib + 1, 11 * mib)] == \

@@ -29,7 +29,7 @@ def plan_json(path: Path, params: list[str], mirror: str) -> dict:
     args = [str(path), "--mirror", mirror, "--json"]
     for p in params:
         args += ["--param", p]
-    res = subprocess.run([sys.executable, "-m", "executor.cli", "plan", *args], cwd=ROOT,
+    res = subprocess.run([sys.executable, "-m", "executor.app.cli", "plan", *args], cwd=ROOT,
                          env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from executor.cli import main
-from executor.pareto import FIXED, Point, budget_sweep, default_segments, mark_frontier
+from executor.app.cli import main
+from executor.app.pareto import FIXED, Point, budget_sweep, default_segments, mark_frontier
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL_RESNET = ["resnet", "--param", "units=1,6,1", "--param", "batch=2",
@@ -26,7 +26,7 @@ def reports():
     """One --json run per network (default budgets and segments)."""
     out = {}
     for name, argv in NETS.items():
-        res = subprocess.run([sys.executable, "-m", "executor.cli", "pareto", *argv, "--json"],
+        res = subprocess.run([sys.executable, "-m", "executor.app.cli", "pareto", *argv, "--json"],
                              cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert res.returncode == 0 and res.stderr == "", res.stderr
         out[name] = json.loads(res.stdout)
@@ -150,7 +150,7 @@ def test_table_for_people(capsys):
 
 
 def test_infeasible_budgets_are_points_not_crashes(capsys, monkeypatch):
-    import executor.pareto as pareto
+    import executor.app.pareto as pareto
     real = pareto.budget_sweep
     monkeypatch.setattr(pareto, "budget_sweep",
                         lambda lo, hi, n: [lo // 4, *real(lo, hi, n)])
@@ -174,7 +174,7 @@ def test_out_writes_json_and_plot(capsys, tmp_path):
 
 
 def test_no_progress_bar_under_json(capsys, monkeypatch):
-    import executor.pareto as pareto
+    import executor.app.pareto as pareto
     from executor import progress
     monkeypatch.setattr(pareto, "_BAR_DELAY", 0)
 
@@ -220,7 +220,7 @@ def test_errors_under_json_are_json(capsys, tmp_path, monkeypatch):
 
 
 def test_pareto_never_imports_torch():
-    code = ("import sys\nfrom executor.cli import main\nrc = main(sys.argv[1:])\n"
+    code = ("import sys\nfrom executor.app.cli import main\nrc = main(sys.argv[1:])\n"
             "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', rc)")
     res = subprocess.run([sys.executable, "-c", code, "pareto", *SMALL_RESNET, "--budgets",
                           "2", "--segments", "2", "--json"], cwd=ROOT, capture_output=True,

@@ -18,7 +18,7 @@ def run(args, env=None, check=True):
     full_env = {k: v for k, v in os.environ.items()
                 if not k.startswith(("MXNET_", "NNVM_", "SUBLINEAR_"))}
     full_env.update(env or {})
-    res = subprocess.run([sys.executable, "-m", "executor.cli", "plan", *args], cwd=ROOT,
+    res = subprocess.run([sys.executable, "-m", "executor.app.cli", "plan", *args], cwd=ROOT,
                          env=full_env, capture_output=True, text=True)
     if check:
         assert res.returncode == 0, res.stderr

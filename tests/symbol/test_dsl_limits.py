@@ -217,7 +217,7 @@ def test_read_limits_defaults_and_sources():
 
 def test_the_command_line_reports_a_bad_value_without_a_traceback(tmp_path):
     env = {**os.environ, "SUBLINEAR_DSL_MAX_STEPS": "-1"}
-    done = subprocess.run([sys.executable, "-m", "executor.cli", "check",
+    done = subprocess.run([sys.executable, "-m", "executor.app.cli", "check",
                            str(EXAMPLES / "mlp.sym")], env=env, capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[2], timeout=120)
     assert done.returncode == 2

@@ -1,6 +1,6 @@
 """``sublinear memcost --measure``: real training steps on a CUDA device, per planned point.
 
-For each point of the sweep (already planned by ``executor.memcost``):
+For each point of the sweep (already planned by ``executor.app.memcost``):
   1. predict what binding would reserve from the plan alone: planned storages + inputs + aux
      states + parameters and their gradients, each rounded as the caching allocator rounds
      it, + the largest operator temporary + a fixed allowance for cuDNN/cuBLAS workspace; if
@@ -28,9 +28,9 @@ from optim.pipeline import NetworkPlan
 from symbol import Symbol
 from symbol.graph import Entry
 
-from .binding import resolve_device
-from .executor import Executor, ExecutorError, torch_dtype
-from .initializer import initialize
+from ..binding import resolve_device
+from ..executor import Executor, ExecutorError, torch_dtype
+from ..initializer import initialize
 
 __all__ = ["require_cuda", "device_block", "predicted_bytes", "bind_planned", "make_measure",
            "LIBRARY_WORKSPACE"]

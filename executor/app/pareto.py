@@ -45,8 +45,8 @@ from symbol.infer_shape import infer_shape
 from symbol.units import format_bytes
 
 from .cliargs import add_net_options, non_negative_int
-from .plan_cli import format_table, planning_inputs
-from .progress import Bar, progress_bar
+from .plan import format_table, planning_inputs
+from ..progress import Bar, progress_bar
 
 __all__ = ["Point", "add_pareto_parser", "segment_list", "budget_sweep", "default_segments",
            "mark_frontier", "run_sweep", "pareto_table", "plot_pareto", "run_pareto",

@@ -19,7 +19,7 @@ from symbol.units import SIZE_HELP, format_bytes
 
 from .cliargs import add_net_options, image_path, positive_int, size_arg
 from .nets import load_net
-from .progress import progress_bar
+from ..progress import progress_bar
 
 __all__ = ["add_plan_parser", "plan_table", "format_table", "draw_timeline", "make_plan",
            "planning_inputs", "report_dict", "run_plan"]

@@ -10,11 +10,11 @@ import torch
 
 import symbol as sym
 
-from .binding import resolve_device
-from .errors import RunError
-from .executor import ExecutorError
-from .initializer import initialize
-from .optimizer import SGD
+from ..binding import resolve_device
+from ..errors import RunError
+from ..executor import ExecutorError
+from ..initializer import initialize
+from ..optimizer import SGD
 
 __all__ = ["demo_network", "make_data", "run_demo"]
 

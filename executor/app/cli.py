@@ -6,7 +6,7 @@
     sublinear memcost --net resnet|lstm|NET [--sweep ..] [--strategies ..] [--measure] [--json]
     sublinear pareto NET [--param ..] [--budgets N] [--segments S,S,..] [--out DIR] [--json]
 
-``NET`` is a network file or an example name (:mod:`executor.nets`).
+``NET`` is a network file or an example name (:mod:`executor.app.nets`).
 
 One error path: a mistake in what the user gave (a file, an option, an environment variable)
 is printed on stderr as ``file:line:col: error: ...`` (with the source line and a caret) or
@@ -27,10 +27,10 @@ import traceback
 from typing import Any, NoReturn
 
 from .cliargs import (add_net_options, non_negative_int, positive_float, positive_int)
-from .errors import RunError, UsageError
+from ..errors import RunError, UsageError
 from .memcost import add_memcost_parser
 from .pareto import add_pareto_parser
-from .plan_cli import add_plan_parser
+from .plan import add_plan_parser
 
 __all__ = ["main", "build_parser"]
 

@@ -9,7 +9,7 @@ For every size of the sweep and every strategy the joint forward+backward graph 
 (``optim.search.plan_training``; one network is built per size and shared by the strategies).
 The reported quantity is the paper's panel (a): bytes of the static plan for activations and
 intermediate gradients (fp32), without weights, weight gradients, inputs or workspace. The
-paper's values (``executor/data/paper_figures.json``, digitised from Figs. 5-7, +-2-5%) are
+paper's values (``executor/app/data/paper_figures.json``, digitised from Figs. 5-7, +-2-5%) are
 shown only for the paper's setup (its batch, image and hidden sizes) at its sizes.
 
 Strategies, paper name -> (memory strategy, mirror strategy): ``no_optimization`` (none,
@@ -26,7 +26,7 @@ and 3), and every table lists the units used. ``lstm`` is ``examples/lstm.py`` (
 :func:`example`). A FILE is a network in the sublinear language whose ``param`` named by
 ``--sweep-param`` takes each size (a ``units`` parameter takes the depth's unit list).
 
-``--measure`` (CUDA only; see ``executor.memcost_measure``) binds each point whose predicted
+``--measure`` (CUDA only; see ``executor.app.memcost_measure``) binds each point whose predicted
 footprint fits the device, runs real training steps and adds the measured step peak, the bytes
 allocated, the time per batch and its forward / recompute / backward breakdown.
 """
@@ -53,7 +53,7 @@ from symbol import Symbol, SymbolError
 
 from .cliargs import non_negative_int, positive_int
 from .nets import example_module, load_net, resolve_net
-from .progress import progress_bar
+from ..progress import progress_bar
 
 __all__ = ["STRATEGIES", "PAPER_FILE", "Workload", "Built", "Point", "Report", "paper_figures",
            "example", "paper_value", "plan_point", "run_sweep", "add_memcost_parser",
@@ -610,7 +610,7 @@ def _write_tables(report: Report, folder: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m executor.memcost [options]``: the command on its own (for tests and use
+    """``python -m executor.app.memcost [options]``: the command on its own (for tests and use
     before it is registered in ``sublinear``)."""
     parser = argparse.ArgumentParser(prog="sublinear")
     add_memcost_parser(parser.add_subparsers(dest="command", required=True))
