@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 ALLOWED = {"symbol": {"numpy", "lark"}, "optim": {"numpy", "symbol"},
            "executor": {"numpy", "torch", "symbol", "optim", "tqdm", "matplotlib",
-                        "sublinear_examples"}}
+                        "sublinear_examples", "safetensors", "sklearn"}}
 #: Network modules of examples/: what ``executor.app.nets.example_module`` imports.
 EXAMPLE_NETWORKS = ("mlp.py", "resnet.py", "lstm.py")
 
