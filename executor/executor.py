@@ -4,16 +4,22 @@ No torch.autograd: the backward pass is the symbolic gradient graph built by
 :func:`symbol.gradient`, executed with the kernel table. Every entry (node output) is written by
 its kernel into a buffer chosen once at bind time, so a training step allocates nothing beyond
 operator workspace.
+
+Gradient-ready hooks (:meth:`Executor.on_gradient_ready`) are called during ``backward()`` as
+soon as a gradient in ``grad_dict`` is final, which lets data parallel training start reducing
+the last layers' gradients while the first layers' are still being computed. Which gradients
+become final after which step is decided at bind time (:meth:`Executor._mark_ready`).
 """
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
+from torch.utils.hooks import RemovableHandle
 
 from optim.flags import PlannerFlags, read_flags
 from optim.memory import MemoryPlan
@@ -46,6 +52,7 @@ class _Step:
     ins: list[torch.Tensor]
     outs: list[torch.Tensor | None]
     origin: str | None = None  # the node a recomputed copy recomputes
+    ready: tuple[str, ...] = ()  # grad_dict names final after this step (gradient-ready hooks)
 
 
 class Executor:
@@ -61,6 +68,8 @@ class Executor:
         mirror_plan: what is kept and what is recomputed in the backward pass.
         kernel_calls: op name -> number of kernel calls so far (for tests and profiling).
         recompute_calls: forward node name -> how often it was recomputed so far.
+        gradient_order: the ``grad_dict`` names in the order ``backward()`` makes them final
+            (the order gradient-ready hooks are called in; see :meth:`on_gradient_ready`).
     """
 
     def __init__(self, symbol: Symbol, device: torch.device,
@@ -95,6 +104,8 @@ class Executor:
         self._buffers = self._bind_external()
         self._realise(self.plan)
         self._forward_steps, self._backward_steps = self._compile()
+        # an OrderedDict: torch's RemovableHandle holds it by weak reference
+        self._grad_hooks: OrderedDict[int, Callable[[str, torch.Tensor], None]] = OrderedDict()
         self.outputs = [self._buffers[e] for e in self.joint.forward_outputs]
         variables = {v.name: v for v in self.joint.graph.inputs}
         # a head gradient nobody reads (no argument needs a gradient) is not in the graph
@@ -124,7 +135,7 @@ class Executor:
         owned = owned_gradients(self.joint, self.grad_req)
         for e, name in owned.items():
             buffers[e] = self.grad_dict[name]
-        self._owned = set(owned)
+        self._owned = owned
         return buffers
 
     def _realise(self, plan: MemoryPlan) -> None:
@@ -155,16 +166,64 @@ class Executor:
                 raise AssertionError("execution order interleaves backward and forward nodes")
             step = _Step(node, kernel, ctx, ins, outs, original.name if original else None)
             (fwd if node in forward_nodes else bwd).append(step)
-        return fwd, bwd
+        return fwd, self._mark_ready(bwd)
+
+    def _mark_ready(self, steps: list[_Step]) -> list[_Step]:
+        """Tag each backward step with the gradients that are final after it; set
+        ``gradient_order`` and ``_late_ready``.
+
+        A gradient written straight into ``grad_dict`` (``_owned``) is final after the last
+        step that writes its buffer. That is its own node's step: an owned buffer is external,
+        so the planner never lets a later step overwrite it in place (an in-place sum chain
+        ends in the node writing it). Any other gradient (``add``, a copied entry) is final
+        after its copy or add in :meth:`_backward_body`: those names are ``_late_ready``.
+        """
+        by_ptr = {self.grad_dict[n].data_ptr(): n for n in self._owned.values()
+                  if self.grad_dict[n].numel()}
+        last: dict[str, int] = {}
+        for i, s in enumerate(steps):
+            for o in s.outs:
+                name = by_ptr.get(o.data_ptr()) if o is not None else None
+                if name is not None:
+                    last[name] = i
+        ready: dict[int, list[str]] = {}
+        for name, i in last.items():
+            ready.setdefault(i, []).append(name)
+        late = [n for n in self.joint.wrt if n not in last]
+        self._late_ready = frozenset(late)
+        self.gradient_order = tuple([n for i in sorted(ready) for n in ready[i]] + late)
+        return [replace(s, ready=tuple(ready[i])) if i in ready else s
+                for i, s in enumerate(steps)]
 
     # -- running --------------------------------------------------------------------------------
     def _run(self, steps: Sequence[_Step]) -> None:
+        if self._grad_hooks:  # one test per call: the loop below stays as it was
+            self._run_hooked(steps)
+            return
         calls, again = self.kernel_calls, self.recompute_calls
         for s in steps:
             s.kernel(s.ctx, s.ins, s.outs)
             calls[s.node.op] += 1
             if s.origin is not None:
                 again[s.origin] += 1
+
+    def _run_hooked(self, steps: Sequence[_Step]) -> None:
+        """:meth:`_run`, calling the gradient-ready hooks after each step that finishes
+        gradients."""
+        calls, again = self.kernel_calls, self.recompute_calls
+        for s in steps:
+            s.kernel(s.ctx, s.ins, s.outs)
+            calls[s.node.op] += 1
+            if s.origin is not None:
+                again[s.origin] += 1
+            if s.ready:
+                self._gradients_ready(s.ready)
+
+    def _gradients_ready(self, names: Sequence[str]) -> None:
+        for name in names:
+            grad = self.grad_dict[name]
+            for hook in list(self._grad_hooks.values()):
+                hook(name, grad)
 
     def forward(self, is_train: bool = False, **inputs: Any) -> list[torch.Tensor]:
         """Run the forward part; ``inputs`` are checked, then copied into ``arg_dict``.
@@ -270,12 +329,42 @@ class Executor:
 
     def _backward_body(self, run: Callable[[Sequence[_Step]], None]) -> None:
         run(self._backward_steps)
+        late = self._late_ready if self._grad_hooks else frozenset()
         for name, e in zip(self.joint.wrt, self.joint.grad_outputs, strict=True):
             src, dst = self._buffers[e], self.grad_dict[name]
             if self.grad_req[name] == "add":
                 dst.add_(src)
             elif e not in self._owned:
                 dst.copy_(src)
+            if name in late:
+                self._gradients_ready((name,))
+
+    def on_gradient_ready(self, hook: Callable[[str, torch.Tensor], None]) -> RemovableHandle:
+        """Call ``hook(name, grad)`` during every ``backward()`` as soon as ``grad_dict[name]``
+        is final (PyTorch's ``register_post_accumulate_grad_hook``, for the whole executor).
+
+        Each ``grad_dict`` name is passed exactly once per ``backward()``, in the order of
+        ``gradient_order``: a gradient the backward pass writes straight into ``grad_dict``
+        right after the op writing it (so the last layer's come first, long before the pass
+        ends), the others (``grad_req='add'``, gradients copied out of the plan's buffers)
+        right after their copy or add at the end of the pass. Nothing writes ``grad`` again
+        in that ``backward()``; the hook may read it (and copy it elsewhere), but must not
+        write it. Hooks run in the order they were added, with torch's gradient mode off.
+        Without hooks the executor runs exactly as before.
+
+        Returns:
+            a handle; ``handle.remove()`` removes the hook.
+
+        Raises:
+            ExecutorError: CUDA graphs are enabled (a replayed graph runs no Python between
+                its ops, so it could not call the hook).
+        """
+        if self.cuda_graphs is not None:
+            raise ExecutorError("gradient-ready hooks cannot run inside a replayed CUDA graph; "
+                                "add them before (or instead of) enable_cuda_graphs()")
+        handle = RemovableHandle(self._grad_hooks)
+        self._grad_hooks[handle.id] = hook
+        return handle
 
     def enable_cuda_graphs(self, warmup: int = 1) -> None:
         """Run training steps as CUDA graphs: ``warmup`` eager steps, then the next
@@ -295,6 +384,9 @@ class Executor:
                                 f"these nodes draw them: {', '.join(drawn)}")
         if warmup < 1:
             raise ExecutorError(f"enable_cuda_graphs: warmup must be >= 1, got {warmup}")
+        if self._grad_hooks:
+            raise ExecutorError("CUDA graphs replay the backward pass without running Python, "
+                                "so gradient-ready hooks could not run; remove them first")
         self.cuda_graphs = CudaGraphs(warmup)
 
     def timed_step(self, sync: Any = None) -> dict[str, float]:

@@ -3,6 +3,7 @@
     sublinear demo [--steps N] [--batch N] [--lr X] [--ctx cpu|cuda] [--json]
     sublinear check NET [--param units=3,4,6,3] [--shape data=32,3,224,224] [--json]
     sublinear plan NET [--param ..] [--shape ..] [--strategy S] [--mirror M] [--budget 3GiB]
+    sublinear train NET --data synthetic|digits|FILE.npz [--epochs E] [--save DIR] [--json]
     sublinear memcost --net resnet|lstm|NET [--sweep ..] [--strategies ..] [--measure] [--json]
     sublinear pareto NET [--param ..] [--budgets N] [--segments S,S,..] [--out DIR] [--json]
 
@@ -31,6 +32,7 @@ from ..errors import RunError, UsageError
 from .memcost import add_memcost_parser
 from .pareto import add_pareto_parser
 from .plan import add_plan_parser
+from .train import add_train_parser
 
 __all__ = ["main", "build_parser"]
 
@@ -91,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.set_defaults(func=_check)
     add_plan_parser(sub)
+    add_train_parser(sub)
     add_memcost_parser(sub)
     add_pareto_parser(sub)
     p.set_defaults(commands=tuple(sub.choices))

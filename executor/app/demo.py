@@ -1,4 +1,5 @@
-"""``sublinear demo``: train a small network on synthetic data and show the loss falling."""
+"""``sublinear demo``: a short ``train`` run (:class:`~executor.training.trainer.Trainer`) of a
+small network on synthetic data, printing the loss falling step by step."""
 from __future__ import annotations
 
 import json
@@ -6,17 +7,12 @@ import time
 from typing import Any
 
 import numpy as np
-import torch
 
 import symbol as sym
 
-from ..binding import resolve_device
-from ..errors import RunError
 from ..executor import ExecutorError
-from ..initializer import initialize
-from ..optimizer import SGD
 
-__all__ = ["demo_network", "make_data", "run_demo"]
+__all__ = ["demo_network", "run_demo"]
 
 
 def demo_network(num_classes: int, hidden: int = 64) -> sym.Symbol:
@@ -32,62 +28,46 @@ def demo_network(num_classes: int, hidden: int = 64) -> sym.Symbol:
     return sym.SoftmaxOutput(x, name="softmax")
 
 
-def make_data(n: int, dim: int, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian clusters: one random centre per class plus noise (numpy)."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(0.0, 1.0, (classes, dim))
-    labels = rng.integers(0, classes, n)
-    points = centres[labels] + rng.normal(0.0, 2.0, (n, dim))
-    return points.astype(np.float32), labels.astype(np.float32)
-
-
 def run_demo(*, steps: int = 300, batch: int = 64, ctx: str = "auto", lr: float = 0.02,
              seed: int = 0, every: int = 25, as_json: bool = False, out: Any = None) -> dict:
-    """Train and report; returns ``{"device", "steps", "first_loss", "final_loss", "seconds"}``.
+    """Train :func:`demo_network` on 20-dimensional synthetic data (10 classes, the ``train``
+    command's class-conditional generator) for ``steps`` SGD steps (momentum 0.9) and report;
+    returns ``{"device", "steps", "first_loss", "final_loss", "seconds"}``.
 
     Raises:
         ExecutorError: a bad ``steps``, ``batch``, ``lr`` or device. RunError: the loss became
             NaN or infinite (too large a learning rate).
     """
     import sys
+
+    from ..training.data import synthetic
+    from ..training.trainer import TrainConfig, Trainer
     out = out or sys.stdout
     for name, value in (("steps", steps), ("batch", batch), ("every", every)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ExecutorError(f"demo: {name} must be a positive integer, got {value!r}")
     if not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
         raise ExecutorError(f"demo: lr must be a positive number, got {lr!r}")
-    torch.manual_seed(seed)
-    dim, classes = 20, 10
-    x, y = make_data(4096, dim, classes, seed)
-    net = demo_network(classes)
-    device = resolve_device(ctx)
-    exe = net.simple_bind(device, grad_req={n: "write" for n in net.list_arguments()
-                                            if n not in ("data", "softmax_label")},
-                          data=(batch, dim))
-    initialize(exe, seed=seed)
-    opt = SGD(lr=lr, momentum=0.9, rescale_grad=1.0 / batch)
-    rng = np.random.default_rng(seed + 1)
+    data = synthetic({"data": (20,)}, "softmax_label", 10, samples=max(4096, batch),
+                     test_samples=0, noise=2.0, seed=seed)
+    trainer = Trainer(demo_network(10), data, TrainConfig(
+        batch=batch, epochs=-(-steps * batch // data.num_train), lr=lr, momentum=0.9, ctx=ctx,
+        seed=seed))
+    device = trainer.exe.device
     losses: list[float] = []
     if not as_json:
-        print(f"training {net.list_outputs()[0]} on {device}: {steps} steps, batch {batch}",
-              file=out)
+        print(f"training softmax_output on {device}: {steps} steps, batch {batch}", file=out)
         print(f"{'step':>6} {'loss':>8} {'accuracy':>9}", file=out)
     t0 = time.perf_counter()
-    for step in range(1, steps + 1):
-        idx = rng.integers(0, len(x), batch)
-        label = torch.from_numpy(y[idx])
-        prob = exe.forward(is_train=True, data=torch.from_numpy(x[idx]),
-                           softmax_label=label)[0]
-        exe.backward()
-        opt.update(exe)
-        picked = prob.gather(1, label.to(device).long()[:, None]).clamp_min(1e-12)
-        losses.append(float(-picked.log().mean()))
-        if not np.isfinite(losses[-1]):
-            raise RunError(f"training diverged at step {step}: the loss is {losses[-1]}; "
-                           "try a smaller --lr")
-        if not as_json and (step % every == 0 or step == 1):
-            acc = float((prob.argmax(1).cpu() == label.long()).float().mean())
-            print(f"{step:>6} {losses[-1]:>8.4f} {acc:>9.3f}", file=out)
+    while trainer.step < steps:
+        for b in data.batches(batch, trainer.rng):
+            loss, hits = trainer.train_step(b, steps)
+            losses.append(loss)
+            step = trainer.step
+            if not as_json and (step % every == 0 or step == 1):
+                print(f"{step:>6} {loss:>8.4f} {(hits or 0) / batch:>9.3f}", file=out)
+            if step == steps:
+                break
     seconds = time.perf_counter() - t0
     result = {"device": str(device), "steps": steps, "first_loss": losses[0],
               "final_loss": float(np.mean(losses[-every:])), "seconds": round(seconds, 3)}

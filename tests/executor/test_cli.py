@@ -119,7 +119,7 @@ def test_a_file_error_in_json_has_its_location(tmp_path, capsys):
 def test_a_diverging_run_fails_with_status_1(capsys):
     assert main(["demo", "--steps", "40", "--lr", "1e30"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("sublinear: error: training diverged at step ")
+    assert err.startswith("sublinear: error: training diverged at epoch 1, step ")
     assert "try a smaller --lr" in err
 
 

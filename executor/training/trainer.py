@@ -1,0 +1,391 @@
+"""The training loop: bind a network to a data set, then fit it epoch by epoch (MXNet
+``Module.fit``). The ``sublinear train`` command is a thin layer over :class:`Trainer`.
+
+What it binds: every network input the data set provides gets the shape ``(batch, *sample)``;
+other inputs the network declares (initial RNN states) keep their declared shape and stay at
+zero; everything else is a parameter with ``grad_req='write'``. Only parameters are ever
+updated: never inputs, labels or auxiliary states (BatchNorm's moving statistics change only
+through the forward pass).
+
+The optimizer is ``torch.optim`` (``sgd``, ``nag``, ``adam``, ``adamw``, ``rmsprop``) over the
+executor's parameter tensors, whose ``.grad`` are the executor's gradient tensors; gradients
+are the sum over the batch (as MXNet's loss layers give them) and are scaled by
+``rescale_grad = 1 / batch`` before each step, as MXNet does. Weight decay is torch's
+(``grad += wd * w``, MXNet's ``wd``; decoupled for ``adamw``). The learning rate follows
+:func:`learning_rate` (warm-up, then constant, step or cosine), set on the optimizer each step.
+
+Data parallel (``env``, a :class:`~executor.training.distributed.DistEnv` with more than one
+worker): every worker binds ``batch / workers`` samples, walks the same shuffled global batches
+(same seed) and takes its contiguous share of each; gradients are summed over the workers by
+:class:`~executor.training.distributed.DataParallel` during the backward pass and scaled by
+``1 / batch`` (the global batch), so the workers take the steps one process would take on the
+whole batch. Parameters start from rank 0's; BatchNorm statistics stay per worker. Losses and
+accuracies are summed over the workers (every worker sees the same numbers); only rank 0 prints
+and writes checkpoints.
+
+Each epoch: one tqdm bar (loss, accuracy, samples/s), then one summary line (or one JSON
+object). A loss that is not finite stops training with :class:`~executor.errors.RunError`
+naming the epoch and step; checkpoints already written are left as they are.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Mapping, TextIO
+
+import numpy as np
+import torch
+
+import symbol as sym
+from optim.pipeline import default_grad_req
+from symbol.units import format_bytes
+
+from ..errors import RunError
+from ..executor import Executor, ExecutorError
+from ..initializer import initialize
+from ..progress import progress_bar
+from .data import Dataset, DataError, check_against
+from .distributed import DataParallel, DistEnv
+
+__all__ = ["TrainConfig", "Trainer", "learning_rate", "OPTIMIZERS", "SCHEDULES"]
+
+OPTIMIZERS = ("sgd", "nag", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "step", "cosine")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train (the options of ``sublinear train``; see the module docstring)."""
+
+    batch: int = 64
+    epochs: int = 10
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    wd: float = 0.0
+    lr_schedule: str = "constant"
+    warmup: int = 0
+    ctx: str = "auto"
+    dtype: str = "float32"
+    strategy: str | None = None
+    mirror: str | None = None
+    budget: str | int | None = None
+    budget_scope: str | None = None
+    seed: int = 0
+    max_steps: int | None = None  # stop after this many steps in all (the demo's short runs)
+
+    def check(self) -> None:
+        """Raise DataError-like user errors for values no run can use."""
+        if self.optimizer not in OPTIMIZERS:
+            raise ExecutorError(f"unknown optimizer {self.optimizer!r}; expected one of "
+                                f"{', '.join(OPTIMIZERS)}")
+        if self.lr_schedule not in SCHEDULES:
+            raise ExecutorError(f"unknown learning-rate schedule {self.lr_schedule!r}; "
+                                f"expected one of {', '.join(SCHEDULES)}")
+        for name, value, low in (("batch", self.batch, 1), ("epochs", self.epochs, 1),
+                                 ("warmup", self.warmup, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ExecutorError(f"{name} must be an integer >= {low}, got {value!r}")
+        for key, number in (("lr", self.lr), ("momentum", self.momentum), ("wd", self.wd)):
+            if not math.isfinite(number) or number < 0 or (key == "lr" and number == 0):
+                raise ExecutorError(f"{key} must be a finite number "
+                                    f"{'> 0' if key == 'lr' else '>= 0'}, got {number!r}")
+
+
+def learning_rate(config: TrainConfig, step: int, total: int) -> float:
+    """The learning rate of step ``step`` (0-based) of ``total``: linear warm-up over the first
+    ``warmup`` steps, then ``constant``, ``step`` (x0.1 at 50% and again at 75% of the steps)
+    or ``cosine`` (half a cosine from lr to 0 over the steps after warm-up)."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    if config.lr_schedule == "step":
+        return config.lr * (0.1 ** sum(step >= total * f for f in (0.5, 0.75)))
+    if config.lr_schedule == "cosine":
+        span = max(total - config.warmup, 1)
+        return config.lr * 0.5 * (1 + math.cos(math.pi * min(step - config.warmup, span) / span))
+    return config.lr
+
+
+def _optimizer(config: TrainConfig, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+    name, lr, wd = config.optimizer, config.lr, config.wd
+    if name in ("sgd", "nag"):
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd,
+                               nesterov=name == "nag" and config.momentum > 0)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    return torch.optim.RMSprop(params, lr=lr, weight_decay=wd, momentum=config.momentum)
+
+
+class Trainer:
+    """A network bound for training on a data set (MXNet ``Module`` + ``fit``).
+
+    Attributes:
+        exe: the executor (``exe.memory_report()``, ``exe.mirror_plan`` ...).
+        optimizer: the ``torch.optim`` optimizer over ``params``.
+        params: names of the parameters it updates, in the network's argument order.
+        inputs: names of the inputs fed from the data set; ``label``: the label input.
+        step: optimizer steps so far; ``epoch``: epochs completed.
+    """
+
+    def __init__(self, symbol: sym.Symbol, dataset: Dataset, config: TrainConfig, *,
+                 env: DistEnv | None = None) -> None:
+        config.check()
+        self.env = env if env is not None and env.world_size > 1 else None
+        workers = self.env.world_size if self.env else 1
+        if config.batch % workers:
+            raise DataError(f"batch {config.batch} does not split into {workers} equal worker "
+                            f"shares; use a multiple of {workers}")
+        self.local_batch = config.batch // workers
+        self.symbol, self.dataset, self.config = symbol, dataset, config
+        args = symbol.list_arguments()
+        self.label = dataset.label
+        if self.label not in args:
+            labels = [a for a in args if a.endswith("label")]
+            raise DataError(f"the network has no input {self.label!r} for the labels "
+                            f"(its label inputs: {', '.join(labels) or 'none'})")
+        declared = {v.name: _declared(v.attrs.get("__shape__")) for v in symbol.graph.inputs}
+        check_against(dataset, declared)
+        samples = dataset.sample_shapes()
+        unknown = sorted(set(samples) - set(args))
+        if unknown:
+            raise DataError(f"the data has arrays the network does not take: "
+                            f"{', '.join(unknown)} (its inputs: "
+                            f"{', '.join(a for a in args if declared.get(a))})")
+        self.inputs = [a for a in args if a in samples]
+        shapes = {a: (self.local_batch, *samples[a]) for a in self.inputs}
+        self.fixed = [a for a in args if a not in samples and declared.get(a)]
+        if config.batch > dataset.num_train:
+            raise DataError(f"batch {config.batch} is larger than the {dataset.num_train} "
+                            f"training samples of {dataset.name}")
+        reqs = default_grad_req(args, [*self.inputs, *self.fixed])
+        self.params = [a for a in args if reqs[a] == "write"]
+        torch.manual_seed(config.seed)
+        self.exe: Executor = symbol.simple_bind(
+            self.env.device if self.env else config.ctx, grad_req=reqs, dtype=config.dtype,
+            strategy=config.strategy, mirror=config.mirror, budget=config.budget,
+            budget_scope=config.budget_scope, **shapes)
+        self._check_classes()
+        initialize(self.exe, seed=config.seed)
+        self.parallel: DataParallel | None = None
+        if self.env is not None:
+            self.parallel = DataParallel(self.exe, params=self.params)
+            self.parallel.broadcast()
+        tensors = [self.exe.arg_dict[n] for n in self.params]
+        for n, t in zip(self.params, tensors, strict=True):
+            t.grad = self.exe.grad_dict[n]  # torch.optim reads the executor's gradients
+        self.optimizer = _optimizer(config, tensors)
+        self.rng = np.random.default_rng(config.seed)
+        self.step = self.epoch = 0
+        self.head = symbol.graph.outputs[0].node.op
+
+    def _check_classes(self) -> None:
+        out = self.exe.outputs[0]
+        if self.symbol.graph.outputs[0].node.op == "SoftmaxOutput" and out.dim() == 2 \
+                and self.dataset.classes > out.shape[1]:
+            raise DataError(f"{self.dataset.name} has {self.dataset.classes} classes but the "
+                            f"network's output has {out.shape[1]}: change its number of "
+                            "classes (e.g. --param num_classes=...)")
+        self.dataset.check_labels()
+
+    # -- one step -------------------------------------------------------------------------------
+    @property
+    def rank(self) -> int:
+        """This worker's rank (0 when not data parallel)."""
+        return self.env.rank if self.env else 0
+
+    def _share(self, batch: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
+        return self.parallel.shard(batch) if self.parallel else batch
+
+    def _feed(self, batch: Mapping[str, np.ndarray], is_train: bool) -> list[torch.Tensor]:
+        return self.exe.forward(is_train=is_train, **{k: batch[k] for k in self.inputs})
+
+    def _summed(self, *values: float) -> list[float]:
+        """``values`` summed over the workers (themselves when not data parallel)."""
+        if self.parallel is None:
+            return list(values)
+        import torch.distributed as dist
+        t = torch.tensor(values, dtype=torch.float64)
+        if self.env is not None and self.env.backend == "nccl":
+            t = t.to(self.env.device)
+        dist.all_reduce(t)
+        return t.tolist()
+
+    def _loss_and_hits(self, outs: list[torch.Tensor], labels: np.ndarray,
+                       rows: int) -> tuple[float, int | None]:
+        """(mean loss, correct predictions) over the first ``rows`` samples."""
+        out = outs[0][:rows]
+        if self.head == "SoftmaxOutput" and out.dim() == 2:
+            y = torch.as_tensor(labels[:rows], device=out.device).long()
+            picked = out.gather(1, y[:, None]).clamp_min(1e-30)
+            hits = int((out.argmax(1) == y).sum())
+            return float(-picked.log().mean()), hits
+        return float(torch.stack([o.float().mean() for o in outs]).sum()), None
+
+    def train_step(self, batch: Mapping[str, np.ndarray], total_steps: int) -> tuple[float,
+                                                                                     int | None]:
+        """Forward, backward and one optimizer step on the global ``batch``: (loss, correct),
+        over the whole batch (all workers)."""
+        mine = self._share(batch)
+        outs = self._feed(mine, True)
+        loss, hits = self._loss_and_hits(outs, mine[self.label], self.local_batch)
+        if self.parallel is not None:  # every worker decides alike on divergence
+            total, hit_sum = self._summed(loss * self.local_batch, hits or 0)
+            loss, hits = total / self.config.batch, (None if hits is None else int(hit_sum))
+        if not math.isfinite(loss):
+            raise RunError(f"training diverged at epoch {self.epoch + 1}, step {self.step + 1}: "
+                           f"the loss is {loss}; try a smaller --lr")
+        self.exe.backward()
+        if self.parallel is not None:
+            self.parallel.finish()
+        lr = learning_rate(self.config, self.step, total_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with torch.no_grad():
+            grads = [self.exe.grad_dict[n] for n in self.params]
+            torch._foreach_mul_(grads, 1.0 / self.config.batch)  # rescale_grad, as MXNet
+            self.optimizer.step()
+        self.step += 1
+        return loss, hits
+
+    def evaluate(self) -> tuple[float | None, float | None]:
+        """(mean loss, accuracy) on the test split (None without one)."""
+        if not self.dataset.num_test:
+            return None, None
+        total = 0.0
+        hits = rows_seen = 0
+        correct_known = True
+        for batch, rows in self.dataset.eval_batches(self.config.batch):
+            mine = self._share(batch)  # the padded rows are the last worker's
+            rows = min(max(rows - self.rank * self.local_batch, 0), self.local_batch)
+            if rows == 0:
+                continue
+            loss, hit = self._loss_and_hits(self._feed(mine, False), mine[self.label], rows)
+            total += loss * rows
+            rows_seen += rows
+            if hit is None:
+                correct_known = False
+            else:
+                hits += hit
+        total, hit_sum, seen, known = self._summed(total, hits, rows_seen, correct_known)
+        return total / seen, (hit_sum / seen if known == self._workers else None)
+
+    @property
+    def _workers(self) -> int:
+        return self.env.world_size if self.env else 1
+
+    # -- the loop -------------------------------------------------------------------------------
+    def fit(self, *, out: TextIO | None = None, as_json: bool = False, quiet: bool = False,
+            on_epoch: Callable[[Trainer, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Train ``config.epochs`` epochs (from ``self.epoch``); returns the final record.
+
+        ``out``: where lines (or JSON objects) go (None: nowhere; only rank 0 prints);
+        ``on_epoch(trainer, record)`` runs after each epoch, on every worker (the command line
+        saves checkpoints there, on rank 0).
+        """
+        if self.rank:
+            out = None
+        per_epoch = self.dataset.num_train // self.config.batch
+        total = per_epoch * self.config.epochs
+        if self.config.max_steps is not None:
+            total = min(total, self.config.max_steps)
+        record: dict[str, Any] = {}
+        seconds = samples = 0.0
+        while self.epoch < self.config.epochs and self.step < total:
+            losses, hits, seen = [], 0, 0
+            t0 = time.perf_counter()
+            with progress_bar(f"epoch {self.epoch + 1}/{self.config.epochs}", total=per_epoch,
+                              quiet=quiet or as_json or out is None, unit="batch",
+                              delay=0.5) as bar:
+                for batch in self.dataset.batches(self.config.batch, self.rng):
+                    if self.step >= total:
+                        break
+                    loss, hit = self.train_step(batch, total)
+                    losses.append(loss)
+                    seen += self.config.batch
+                    hits += hit or 0
+                    bar.advance()
+                    rate = seen / max(time.perf_counter() - t0, 1e-9)
+                    acc = f", acc {hits / seen:.3f}" if hit is not None else ""
+                    bar.set_postfix_str(f"loss {loss:.4f}{acc}, {rate:,.0f} samples/s")
+            spent = time.perf_counter() - t0
+            seconds += spent
+            samples += seen
+            self.epoch += 1
+            test_loss, test_acc = self.evaluate()
+            record = {"epoch": self.epoch, "steps": self.step,
+                      "loss": float(np.mean(losses)) if losses else None,
+                      "train_accuracy": hits / seen if seen and self.head == "SoftmaxOutput"
+                      else None,
+                      "test_loss": test_loss, "test_accuracy": test_acc,
+                      "samples_per_s": round(seen / spent, 1) if spent else None,
+                      "lr": learning_rate(self.config, max(self.step - 1, 0), total),
+                      "seconds": round(spent, 3)}
+            if on_epoch is not None:
+                on_epoch(self, record)
+            _print_epoch(record, self.config.epochs, out, as_json)
+        return {"epochs": self.epoch, "steps": self.step,
+                "final_loss": record.get("loss"),
+                "train_accuracy": record.get("train_accuracy"),
+                "test_accuracy": record.get("test_accuracy"),
+                "samples_per_s": round(samples / seconds, 1) if seconds else None,
+                "checkpoint": record.get("checkpoint")}
+
+    def close(self) -> None:
+        """Stop reducing gradients (data parallel): removes the executor's gradient-ready hook,
+        so nothing keeps the process group alive after training."""
+        if self.parallel is not None:
+            self.parallel.close()
+            self.parallel = None
+
+    def plan_report(self) -> str:
+        """The memory plan, for the start of a run: bytes by class, and on CUDA the measured
+        step peak (after the first step)."""
+        rep = self.exe.memory_report()
+        parts = ", ".join(f"{k} {format_bytes(v)}" for k, v in rep["bytes_by_class"].items()
+                          if v)
+        line = (f"plan: {rep['strategy']}, mirror {self.exe.mirror_plan.strategy}, planned "
+                f"{format_bytes(rep['planned_bytes'])} ({parts})")
+        if "measured_step_peak" in rep:
+            line += f"; measured step peak {format_bytes(rep['measured_step_peak'])}"
+        return line
+
+    def save(self, path: str) -> str:
+        """Write a checkpoint (``executor.training.checkpoint``): parameters, aux states,
+        optimizer state, RNGs (the shuffling one too) and where training is."""
+        from .checkpoint import save_checkpoint
+        state = {"epoch": self.epoch, "step": self.step, "config": asdict(self.config)}
+        return str(save_checkpoint(path, self.exe, optimizer=self.optimizer, state=state,
+                                   numpy_rng=self.rng, params=self.params))
+
+    def resume(self, path: str) -> None:
+        """Continue from a checkpoint :meth:`save` wrote (one error, nothing changed, if it
+        belongs to another network)."""
+        from .checkpoint import load_checkpoint, restore
+        ckpt = load_checkpoint(path)
+        restore(self.exe, ckpt, optimizer=self.optimizer, numpy_rng=self.rng)
+        self.epoch, self.step = int(ckpt.state["epoch"]), int(ckpt.state["step"])
+
+
+def _declared(shape: Any) -> tuple[int, ...] | None:
+    if shape is None:
+        return None
+    text = str(shape).strip("()[] ")
+    return tuple(int(d) for d in text.split(",") if d.strip()) if text else ()
+
+
+def _print_epoch(record: Mapping[str, Any], epochs: int, out: TextIO | None,
+                 as_json: bool) -> None:
+    if out is None:
+        return
+    if as_json:
+        print(json.dumps(record), file=out, flush=True)
+        return
+    pct = (lambda v: "-" if v is None else f"{100 * v:.2f}%")  # noqa: E731
+    loss = "-" if record["loss"] is None else f"{record['loss']:.4f}"
+    print(f"epoch {record['epoch']}/{epochs}: loss {loss}, train accuracy "
+          f"{pct(record['train_accuracy'])}, test accuracy {pct(record['test_accuracy'])}, "
+          f"{record['samples_per_s'] or 0:,.0f} samples/s", file=out, flush=True)
