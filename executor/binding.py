@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -10,8 +11,8 @@ import torch
 from symbol import Symbol, SymbolError
 from symbol.infer_shape import check_input_types, infer_type
 
-from optim.flags import read_flags
-from optim.pipeline import resolve_strategy
+from optim.flags import PlannerFlags, read_flags
+from optim.pipeline import NetworkPlan, owned_gradients, resolve_strategy
 from optim.search import plan_training
 
 from .executor import (GRAD_REQS, SUPPORTED_DTYPES, Executor, ExecutorError, dtype_name,
@@ -58,7 +59,7 @@ def simple_bind(symbol: Symbol, ctx: Any = "cpu", grad_req: Any = "write",
                 type_dict: Mapping[str, str] | None = None, dtype: str | None = None,
                 strategy: str | None = None, mirror: str | None = None,
                 budget: str | int | None = None, budget_scope: str | None = None,
-                **shapes: Any) -> Executor:
+                update_in_backward: bool | None = None, **shapes: Any) -> Executor:
     """Allocate arguments, gradients and auxiliary states from input shapes and bind.
 
     Args:
@@ -80,6 +81,11 @@ def simple_bind(symbol: Symbol, ctx: Any = "cpu", grad_req: Any = "write",
             ``SUBLINEAR_BUDGET_SCOPE``): the whole step, parameters, their gradients, inputs,
             auxiliary states and operator workspace included; ``'activations'``: the planned
             activations and intermediate gradients only.
+        update_in_backward: the optimizer inside the backward pass (default
+            ``SUBLINEAR_UPDATE_IN_BACKWARD``): every ``write`` gradient is a short-lived
+            planned entry, valid only inside a gradient-ready hook
+            (``Executor.on_gradient_ready``), which must apply the update there (the
+            ``train`` command does); no gradient array is allocated for it.
         **shapes: input shapes by name (``data=(32, 3, 224, 224)``).
 
     Raises:
@@ -89,7 +95,7 @@ def simple_bind(symbol: Symbol, ctx: Any = "cpu", grad_req: Any = "write",
         FlagError, MirrorError: a bad setting or an impossible budget.
         All before anything is allocated.
     """
-    flags = read_flags()
+    flags = _with_update(read_flags(), update_in_backward)
     resolve_strategy(strategy, flags)
     device = resolve_device(ctx)
     arg_shapes, _, aux_shapes = symbol.infer_shape_partial(**shapes)
@@ -114,11 +120,27 @@ def simple_bind(symbol: Symbol, ctx: Any = "cpu", grad_req: Any = "write",
         return torch.full(shape, fill, dtype=torch_dtype(dtypes[name]), device=device)
 
     arg_dict = {n: alloc(n, s) for n, s in zip(args, arg_shapes, strict=True)}
-    grad_dict = {n: alloc(n, arg_dict[n].shape) for n in args if reqs[n] != "null"}
+    released = _released(planned[1], reqs)
+    grad_dict = {n: alloc(n, arg_dict[n].shape) for n in args
+                 if reqs[n] != "null" and n not in released}
     aux_dict = {n: alloc(n, s, 1.0 if n.endswith("_var") else 0.0)
                 for n, s in zip(aux, aux_shapes, strict=True)}
     return Executor(symbol, device, arg_dict, grad_dict, aux_dict, reqs, flags=flags,
                     planned=planned)
+
+
+def _with_update(flags: PlannerFlags, update_in_backward: bool | None) -> PlannerFlags:
+    if update_in_backward is None:
+        return flags
+    if not isinstance(update_in_backward, bool):
+        raise ExecutorError(f"update_in_backward must be True or False, got "
+                            f"{update_in_backward!r}")
+    return replace(flags, update_in_backward=update_in_backward)
+
+
+def _released(net: NetworkPlan, reqs: Mapping[str, str]) -> set[str]:
+    """Arguments whose gradient the plan keeps in its arena (update inside backward)."""
+    return {n for e, n in owned_gradients(net.joint, reqs).items() if e not in net.plan.external}
 
 
 def _dtype_arg(value: Any, what: str) -> str:
@@ -217,20 +239,22 @@ def _check_grads(grads: Mapping[str, torch.Tensor], args: Mapping[str, torch.Ten
 def bind(symbol: Symbol, ctx: Any = "cpu", args: Any = None, args_grad: Any = None,
          grad_req: Any = "write", aux_states: Any = None, strategy: str | None = None,
          mirror: str | None = None, budget: str | int | None = None,
-         budget_scope: str | None = None) -> Executor:
+         budget_scope: str | None = None, update_in_backward: bool | None = None) -> Executor:
     """Bind to caller-given tensors (dicts by name, or lists in ``list_arguments`` order).
 
     Arrays are torch tensors on the executor's device, or numeric numpy arrays (shared, CPU
     only). Gradient tensors missing from ``args_grad`` are allocated for arguments whose
     grad_req is not null; given ones must match their argument's shape, dtype and device.
-    ``strategy``, ``mirror``, ``budget`` and ``budget_scope`` as in :func:`simple_bind`.
+    ``strategy``, ``mirror``, ``budget``, ``budget_scope`` and ``update_in_backward`` as in
+    :func:`simple_bind` (with ``update_in_backward``, ``grad_dict`` holds the plan's views
+    instead of the given gradient arrays for the gradients the update consumes).
 
     Raises:
         ExecutorError: a missing or unknown name, an array that is not a tensor or of an
             unsupported dtype, on another device, operator inputs of different dtypes.
         ShapeError: inconsistent shapes. All before the executor allocates anything.
     """
-    flags = read_flags()
+    flags = _with_update(read_flags(), update_in_backward)
     resolve_strategy(strategy, flags)
     device = resolve_device(ctx)
     names, aux_names = symbol.list_arguments(), symbol.list_auxiliary_states()

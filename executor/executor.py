@@ -133,8 +133,11 @@ class Executor:
                 bound = self._new_buffer(e).fill_(1)
             buffers[e] = bound
         owned = owned_gradients(self.joint, self.grad_req)
+        # planned, not bound: gradients consumed by an update inside the backward pass
+        self._released = {e: n for e, n in owned.items() if e not in self.plan.external}
         for e, name in owned.items():
-            buffers[e] = self.grad_dict[name]
+            if e not in self._released:
+                buffers[e] = self.grad_dict[name]
         self._owned = owned
         return buffers
 
@@ -147,6 +150,8 @@ class Executor:
             start = plan.offsets[sid]
             view = self._arena[start:start + plan.nbytes[e]].view(dtype).view(self.shapes[e])
             self._buffers[e] = view
+        for e, name in self._released.items():  # valid inside gradient-ready hooks only
+            self.grad_dict[name] = self._buffers[e]
 
     def _compile(self) -> tuple[list[_Step], list[_Step]]:
         g = self.joint.graph
@@ -178,14 +183,20 @@ class Executor:
         ends in the node writing it). Any other gradient (``add``, a copied entry) is final
         after its copy or add in :meth:`_backward_body`: those names are ``_late_ready``.
         """
+        released = set(self._released.values())
         by_ptr = {self.grad_dict[n].data_ptr(): n for n in self._owned.values()
-                  if self.grad_dict[n].numel()}
+                  if self.grad_dict[n].numel() and n not in released}
         last: dict[str, int] = {}
         for i, s in enumerate(steps):
             for o in s.outs:
                 name = by_ptr.get(o.data_ptr()) if o is not None else None
                 if name is not None:
                     last[name] = i
+        if released:  # the plan's update point: after max(definition, last read of w)
+            live = self.plan.liveness
+            first = len(live.order) - len(steps)
+            for e, name in self._released.items():
+                last[name] = live.last_step[live.entry_id(e)] - first
         ready: dict[int, list[str]] = {}
         for name, i in last.items():
             ready.setdefault(i, []).append(name)

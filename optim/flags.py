@@ -12,6 +12,7 @@ MXNet's names, both generations, with MXNet's defaults:
 | ``NNVM_AUTO_SEARCH_MATCH_RANGE`` | 0 | 1: ``pool`` tries ranges 1..16, keeps the smallest |
 | ``MXNET_EXEC_INPLACE_GRAD_SUM_CAP`` | 8 | max contributions summed by one ElementWiseSum |
 | ``SUBLINEAR_SEARCH_JOBS`` | 0 | processes scoring the sublinear search's candidates; 0 = auto |
+| ``SUBLINEAR_UPDATE_IN_BACKWARD`` | 0 | 1: updates inside the backward pass (``update_points``) |
 
 Bad values fail with one message naming the variable and the accepted values, before anything
 is allocated.
@@ -72,6 +73,7 @@ class PlannerFlags:
     no_mirror: bool = False
     debug: int = 0
     search_jobs: int = 0
+    update_in_backward: bool = False
 
 
 def read_flags(env: Mapping[str, str] | None = None) -> PlannerFlags:
@@ -94,6 +96,7 @@ def read_flags(env: Mapping[str, str] | None = None) -> PlannerFlags:
         no_mirror=_check01(env, "NO_MIRROR"),
         debug=env_int(env, ("DEBUG",), 0),
         search_jobs=env_int(env, ("SUBLINEAR_SEARCH_JOBS",), 0),
+        update_in_backward=_check01(env, "SUBLINEAR_UPDATE_IN_BACKWARD"),
     )
 
 

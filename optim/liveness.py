@@ -6,7 +6,10 @@ Computes, for one execution order of a graph's operator nodes:
   2. ``readers[e]``: how many input slots read entry ``e``'s values (shape-only slots, see
      ``OpDef.shape_only``, do not count), plus one if ``e`` is a graph output;
   3. ``last_use[e]``: the position of the last node that reads ``e``'s values (``len(order)``
-     for graph outputs, the defining position for entries nobody reads).
+     for graph outputs, the defining position for entries nobody reads). A graph output in
+     ``released`` (a parameter gradient consumed by an update inside the backward pass) is
+     not held to the end: it lives until its update, right after the later of its own
+     definition and the last read of its parameter (the update overwrites the parameter).
 The planners' hot loops read steps 2-3 as lists indexed by entry number (``num_readers``,
 ``last_step``); the same facts keyed by entry (``readers``, ``last_use``) are made on first use.
 Legality: the order must be topological (checked: every value read has a smaller number than
@@ -101,8 +104,12 @@ def _value_reads(node: Node) -> tuple[tuple[Entry, ...], tuple[Entry, ...]]:
             tuple(e for k, e in enumerate(node.inputs) if k not in slots))
 
 
-def analyze_liveness(graph: Graph, order: Sequence[Node] | None = None) -> Liveness:
+def analyze_liveness(graph: Graph, order: Sequence[Node] | None = None, *,
+                     released: Mapping[Entry, Entry] | None = None) -> Liveness:
     """Liveness of ``graph`` executed in ``order`` (default: ``graph.nodes``).
+
+    ``released``: graph outputs -> the variable their update writes (see the module
+    docstring); such an output's last use is ``max(its definition, the variable's last read)``.
 
     Raises:
         ValueError: ``order`` is not a topological order of the graph's operator nodes.
@@ -143,7 +150,12 @@ def analyze_liveness(graph: Graph, order: Sequence[Node] | None = None) -> Liven
     for e in graph.outputs:
         k = first[e.node] + e.index
         num_readers[k] += 1
-        last_step[k] = end
+        target = released.get(e) if released else None
+        if target is None:
+            last_step[k] = end
+        else:  # the update, after the output is final and its variable's last read
+            t = first[target.node] + target.index
+            last_step[k] = max(last_step[k], last_step[t], position[e.node])
     return Liveness(order, position, tuple(entries), first, tuple(read_ids), tuple(num_readers),
                     tuple(last_step), frozenset(shape_read))
 

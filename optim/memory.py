@@ -92,6 +92,8 @@ class MemoryPlan:
         colour: co-share colour of every node (all 0 without co-share).
         graph, num_forward: the graph planned and its number of forward outputs.
         match_range, num_temp: the settings used.
+        released: gradients consumed by an update inside the backward pass -> the parameter
+            it writes (planned entries, live until their update; see ``plan_memory``).
         entry_class: see the property (made on first use: a planner that only compares
             ``planned_bytes`` never pays for it).
     """
@@ -111,6 +113,7 @@ class MemoryPlan:
     lives: tuple[tuple[int, int], ...] = field(repr=False)
     match_range: int = 16
     num_temp: int = 1
+    released: Mapping[Entry, Entry] = field(default_factory=dict, repr=False)
 
     @cached_property
     def entry_class(self) -> Mapping[Entry, str]:
@@ -355,7 +358,8 @@ def _classify(graph: Graph, num_forward: int) -> set[Node]:
 def plan_memory(graph: Graph, nbytes: Mapping[Entry, int], dtypes: Mapping[Entry, object], *,
                 num_forward: int | None = None, external: Mapping[Entry, str] | None = None,
                 strategy: str = "sharing", match_range: int = 16, num_temp: int = 1,
-                inplace: bool = True, order: Sequence[Node] | None = None) -> MemoryPlan:
+                inplace: bool = True, order: Sequence[Node] | None = None,
+                released: Mapping[Entry, Entry] | None = None) -> MemoryPlan:
     """Plan the memory of ``graph`` (see the module docstring).
 
     Args:
@@ -369,6 +373,9 @@ def plan_memory(graph: Graph, nbytes: Mapping[Entry, int], dtypes: Mapping[Entry
         num_temp: co-share colours (1 = no co-share).
         inplace: kill switch for in-place (also off under ``none``).
         order: execution order (default ``graph.nodes``).
+        released: graph outputs consumed by an update inside the backward pass -> the
+            variable the update writes; planned like any entry, live until the update
+            (``optim.liveness``), not to the end.
 
     Raises:
         ValueError: an unknown strategy or a bad setting.
@@ -382,7 +389,7 @@ def plan_memory(graph: Graph, nbytes: Mapping[Entry, int], dtypes: Mapping[Entry
     for v in graph.inputs:
         ext.setdefault(Entry(v, 0), "inputs")
     # step 1: liveness
-    live = analyze_liveness(graph, order)
+    live = analyze_liveness(graph, order, released=released)
     unallocated = frozenset(e for e, r in zip(live.entries, live.num_readers, strict=True)
                             if r == 0 and not e.node.is_variable and e.node.opdef.is_backward
                             and e not in live.shape_read)
@@ -410,7 +417,7 @@ def plan_memory(graph: Graph, nbytes: Mapping[Entry, int], dtypes: Mapping[Entry
     return MemoryPlan(strategy, live, storage, tuple(sizes), pairs.pairs, nbytes, ext,
                       unallocated, colour, graph,
                       len(graph.outputs) if num_forward is None else num_forward, arena,
-                      lives, share, num_temp)
+                      lives, share, num_temp, dict(released or {}))
 
 
 def _lives(live: Liveness, storage: Mapping[Entry, int],
@@ -498,9 +505,16 @@ def check_memory_plan(plan: MemoryPlan) -> None:
     their entries; entries sharing a storage have disjoint lives, except a declared in-place
     pair (output defined at the node where its input dies, the op declaring that pair); no
     external entry is overwritten in place; storages live at the same time occupy disjoint
-    bytes of the arena (``optim.arena.check_arena``), and the arena is at least the bound.
+    bytes of the arena (``optim.arena.check_arena``), and the arena is at least the bound; a
+    gradient updated inside the backward pass (``released``) is planned and lives until no
+    later step reads its parameter.
     """
     live = plan.liveness
+    for g, w in plan.released.items():
+        k, t = live.entry_id(g), live.entry_id(w)
+        if g not in plan.storage or live.last_step[k] < max(live.last_step[t], live.def_pos(g)):
+            raise PlanError(f"{output_name(g)} is updated into {output_name(w)} before its "
+                            "last read, or has no storage")
     for e in live.entries:
         if (not e.node.is_variable and e not in plan.storage and e not in plan.external
                 and e not in plan.unallocated):

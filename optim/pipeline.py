@@ -26,7 +26,8 @@ from .flags import PlannerFlags, read_flags
 from .memory import MemoryPlan, auto_match_range, check_memory_plan, entry_bytes, plan_memory
 
 __all__ = ["PassError", "NetworkPlan", "PlanHints", "plan_network", "owned_gradients",
-           "external_classes", "default_grad_req", "resolve_strategy", "collector_paused"]
+           "external_classes", "update_points", "default_grad_req", "resolve_strategy",
+           "collector_paused"]
 
 
 class PassError(RuntimeError):
@@ -154,6 +155,21 @@ def owned_gradients(joint: JointGraph, grad_req: Mapping[str, str]) -> dict[Entr
     return owned
 
 
+def update_points(joint: JointGraph, owned: Mapping[Entry, str]) -> dict[Entry, Entry]:
+    """The optimizer inside the backward pass: owned gradient entry -> its parameter.
+
+    With ``SUBLINEAR_UPDATE_IN_BACKWARD=1`` (``--update-in-backward``) a parameter's update
+    runs as soon as its gradient is final and no later step reads the parameter (the update
+    overwrites it): right after step ``max(def(g), last read of w)``. The gradient ``g`` is
+    then an ordinary planned entry live from its definition to that step (not an external
+    array held to the end of the pass), so its storage is shared like any other's.
+    Legality: only ``write`` gradients that the backward pass writes directly
+    (:func:`owned_gradients`): ``add`` gradients accumulate across passes and must persist.
+    """
+    variables = {v.name: v for v in joint.graph.inputs}
+    return {e: Entry(variables[name], 0) for e, name in owned.items() if name in variables}
+
+
 def external_classes(joint: JointGraph, *, aux: Sequence[str], with_grad: Sequence[str],
                      owned: Mapping[Entry, str]) -> dict[Entry, str]:
     """Class of every externally bound entry: variables and owned gradients."""
@@ -219,13 +235,16 @@ def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[s
                  lambda: infer_type(joint.graph, dict(dtypes or {}), default=default_dtype,
                                     hints=hints.dtypes if hints else None))
     owned = owned_gradients(joint, grad_req)
-    ext = external_classes(joint, aux=aux, with_grad=wrt, owned=owned)
+    released = update_points(joint, owned) if flags.update_in_backward else {}
+    ext = external_classes(joint, aux=aux, with_grad=wrt,
+                           owned={e: n for e, n in owned.items() if e not in released})
     nbytes = entry_bytes(all_shapes, types)
 
     def plan(match_range: int) -> MemoryPlan:
         return plan_memory(joint.graph, nbytes, types, num_forward=joint.num_forward,
                            external=ext, strategy=strategy, match_range=match_range,
-                           num_temp=flags.num_temp, inplace=flags.inplace)
+                           num_temp=flags.num_temp, inplace=flags.inplace,
+                           released=released)
     if strategy == "pool" and flags.auto_search_match_range:
         mplan = _run("plan_memory", done, lambda: auto_match_range(plan))
     else:

@@ -51,6 +51,10 @@ def add_plan_parser(sub: Any) -> None:
                    "whole training step, parameters, their gradients, inputs, auxiliary states "
                    "and operator workspace included; activations: activations and "
                    "intermediate gradients only")
+    p.add_argument("--update-in-backward", action="store_true", default=None,
+                   help="plan the optimizer inside the backward pass: each parameter's update "
+                   "runs as soon as its gradient is final, so parameter gradients are "
+                   "short-lived planned entries (default: SUBLINEAR_UPDATE_IN_BACKWARD)")
     p.add_argument("--saved", action="store_true", help="list every forward node as the "
                    "backward pass uses it: saved, recomputed (how often) or not needed")
     p.add_argument("--json", action="store_true", help="machine-readable output (errors too)")
@@ -79,6 +83,8 @@ def make_plan(args: argparse.Namespace,
     flags = read_flags()
     if args.co_share is not None:
         flags = dataclasses.replace(flags, num_temp=args.co_share)
+    if getattr(args, "update_in_backward", None):
+        flags = dataclasses.replace(flags, update_in_backward=True)
     mplan, nplan = plan_training(net.graph, shapes, grad_req=reqs,
                                  aux=net.list_auxiliary_states(), strategy=args.strategy,
                                  mirror=getattr(args, "mirror", None),
@@ -97,7 +103,8 @@ def report_dict(plan: MemoryPlan, mirror: MirrorPlan | None = None,
         "total_bytes": plan.total_bytes,
         "num_storage": plan.num_storage, "num_inplace": plan.num_inplace,
         "workspace_bytes": plan.workspace_bytes, "step_bytes": plan.step_bytes,
-        "bytes_by_class": plan.bytes_by_class(), "num_ops": len(plan.liveness.order)}
+        "bytes_by_class": plan.bytes_by_class(), "num_ops": len(plan.liveness.order),
+        "updates_in_backward": len(plan.released)}
     if mirror is not None:
         out.update(mirror=mirror.strategy, recompute_flops=round(mirror.recompute_flops, 4),
                    num_recomputed=mirror.num_recomputed, num_copies=mirror.num_copies,

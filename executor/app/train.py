@@ -80,6 +80,10 @@ def add_train_parser(sub: Any) -> None:
                    "plan --help')")
     p.add_argument("--budget-scope", choices=BUDGET_SCOPES, default=None,
                    help="what --budget counts: step (default) or activations")
+    p.add_argument("--update-in-backward", action=argparse.BooleanOptionalAction, default=None,
+                   help="update each parameter inside the backward pass as soon as its "
+                   "gradient is final, so parameter gradients take no memory of their own "
+                   "(default: on, except with data parallel workers)")
     p.add_argument("--save", metavar="DIR", help="write a checkpoint into DIR after every "
                    "epoch (DIR/epoch-NNNN.safetensors)")
     p.add_argument("--resume", metavar="DIR|FILE", help="continue from a checkpoint (the "
@@ -182,6 +186,9 @@ def run_train(args: argparse.Namespace, out: TextIO | None = None) -> int:
         if args.workers > config.batch:
             raise SymbolError(f"--workers {args.workers} is larger than --batch {config.batch}: "
                               "every worker needs at least one sample of each batch")
+        if args.update_in_backward:
+            raise SymbolError("--update-in-backward and --workers exclude each other "
+                              "(gradients must be summed over the workers before any update)")
         if config.batch % args.workers:
             raise SymbolError(f"--batch {config.batch} does not split into {args.workers} "
                               f"equal worker shares; use a multiple of {args.workers}")
@@ -203,7 +210,8 @@ def _config(args: argparse.Namespace) -> Any:
                          lr=args.lr, momentum=args.momentum, wd=args.wd,
                          lr_schedule=args.lr_schedule, warmup=args.warmup, ctx=args.ctx,
                          dtype=args.dtype, strategy=args.strategy, mirror=args.mirror,
-                         budget=args.budget, budget_scope=args.budget_scope, seed=args.seed)
+                         budget=args.budget, budget_scope=args.budget_scope, seed=args.seed,
+                         update_in_backward=args.update_in_backward)
     config.check()
     return config
 
@@ -240,7 +248,8 @@ def _train(args: argparse.Namespace, out: TextIO, resume: Path | None, env: Any)
         return 0
     rep = trainer.exe.memory_report()
     final.update(data=dataset.name, mirror=trainer.exe.mirror_plan.strategy,
-                 planned_bytes=rep["planned_bytes"], workers=env.world_size)
+                 planned_bytes=rep["planned_bytes"], total_bytes=trainer.exe.plan.total_bytes,
+                 update_in_backward=trainer.update_in_backward, workers=env.world_size)
     if args.json:
         print(json.dumps({"final": True, **final}), file=out)
     else:

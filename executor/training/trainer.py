@@ -14,6 +14,14 @@ are the sum over the batch (as MXNet's loss layers give them) and are scaled by
 (``grad += wd * w``, MXNet's ``wd``; decoupled for ``adamw``). The learning rate follows
 :func:`learning_rate` (warm-up, then constant, step or cosine), set on the optimizer each step.
 
+The update inside the backward pass (``update_in_backward``, on by default except with data
+parallel workers): the plan makes every parameter gradient a short-lived entry of its arena
+(``optim.pipeline.update_points``) and each parameter is updated from a gradient-ready hook as
+soon as its gradient is final and no later step reads the parameter, by stepping only its own
+param group (one per parameter) — for these element-wise optimizers exactly the update after
+the backward pass, in less memory. Off, one param group holds every parameter and
+``optimizer.step()`` runs after ``backward()``.
+
 Data parallel (``env``, a :class:`~executor.training.distributed.DistEnv` with more than one
 worker): every worker binds ``batch / workers`` samples, walks the same shuffled global batches
 (same seed) and takes its contiguous share of each; gradients are summed over the workers by
@@ -75,6 +83,7 @@ class TrainConfig:
     budget_scope: str | None = None
     seed: int = 0
     max_steps: int | None = None  # stop after this many steps in all (the demo's short runs)
+    update_in_backward: bool | None = None  # None: on, except with data parallel workers
 
     def check(self) -> None:
         """Raise DataError-like user errors for values no run can use."""
@@ -108,7 +117,7 @@ def learning_rate(config: TrainConfig, step: int, total: int) -> float:
     return config.lr
 
 
-def _optimizer(config: TrainConfig, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+def _optimizer(config: TrainConfig, params: list[Any]) -> torch.optim.Optimizer:
     name, lr, wd = config.optimizer, config.lr, config.wd
     if name in ("sgd", "nag"):
         return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd,
@@ -158,6 +167,14 @@ class Trainer:
         self.inputs = [a for a in args if a in samples]
         shapes = {a: (self.local_batch, *samples[a]) for a in self.inputs}
         self.fixed = [a for a in args if a not in samples and declared.get(a)]
+        update = config.update_in_backward
+        if update is None:
+            update = self.env is None
+        elif update and self.env is not None:
+            raise DataError("the update inside the backward pass and data parallel workers "
+                            "exclude each other (gradients must be summed over the workers "
+                            "before any update); leave out --update-in-backward")
+        self.update_in_backward = update
         if config.batch > dataset.num_train:
             raise DataError(f"batch {config.batch} is larger than the {dataset.num_train} "
                             f"training samples of {dataset.name}")
@@ -167,7 +184,7 @@ class Trainer:
         self.exe: Executor = symbol.simple_bind(
             self.env.device if self.env else config.ctx, grad_req=reqs, dtype=config.dtype,
             strategy=config.strategy, mirror=config.mirror, budget=config.budget,
-            budget_scope=config.budget_scope, **shapes)
+            budget_scope=config.budget_scope, update_in_backward=update, **shapes)
         self._check_classes()
         initialize(self.exe, seed=config.seed)
         self.parallel: DataParallel | None = None
@@ -177,7 +194,12 @@ class Trainer:
         tensors = [self.exe.arg_dict[n] for n in self.params]
         for n, t in zip(self.params, tensors, strict=True):
             t.grad = self.exe.grad_dict[n]  # torch.optim reads the executor's gradients
-        self.optimizer = _optimizer(config, tensors)
+        if update:  # one param group per parameter, each stepped from its gradient's hook
+            self.optimizer = _optimizer(config, [{"params": [t]} for t in tensors])
+            self._group_of = dict(zip(self.params, self.optimizer.param_groups, strict=True))
+            self.exe.on_gradient_ready(self._update_one)
+        else:
+            self.optimizer = _optimizer(config, tensors)
         self.rng = np.random.default_rng(config.seed)
         self.step = self.epoch = 0
         self.head = symbol.graph.outputs[0].node.op
@@ -238,18 +260,34 @@ class Trainer:
         if not math.isfinite(loss):
             raise RunError(f"training diverged at epoch {self.epoch + 1}, step {self.step + 1}: "
                            f"the loss is {loss}; try a smaller --lr")
-        self.exe.backward()
-        if self.parallel is not None:
-            self.parallel.finish()
         lr = learning_rate(self.config, self.step, total_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        with torch.no_grad():
-            grads = [self.exe.grad_dict[n] for n in self.params]
-            torch._foreach_mul_(grads, 1.0 / self.config.batch)  # rescale_grad, as MXNet
-            self.optimizer.step()
+        self.exe.backward()  # with update_in_backward, every parameter is updated in here
+        if self.parallel is not None:
+            self.parallel.finish()
+        if not self.update_in_backward:
+            with torch.no_grad():
+                grads = [self.exe.grad_dict[n] for n in self.params]
+                torch._foreach_mul_(grads, 1.0 / self.config.batch)  # rescale_grad, as MXNet
+                self.optimizer.step()
         self.step += 1
         return loss, hits
+
+    def _update_one(self, name: str, grad: torch.Tensor) -> None:
+        """The gradient-ready hook with ``update_in_backward``: rescale ``grad`` and step
+        only this parameter's param group (the same arithmetic as the step after backward)."""
+        group = self._group_of.get(name)
+        if group is None:
+            return
+        grad.mul_(1.0 / self.config.batch)
+        opt = self.optimizer
+        groups = opt.param_groups
+        opt.param_groups = [group]
+        try:
+            opt.step()
+        finally:
+            opt.param_groups = groups
 
     def evaluate(self) -> tuple[float | None, float | None]:
         """(mean loss, accuracy) on the test split (None without one)."""

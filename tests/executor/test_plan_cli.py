@@ -119,3 +119,14 @@ def test_table_and_timeline(tmp_path):
     res = run([*NET, "--mirror", "sublinear", "--timeline", str(png)])
     assert "planned (a+g)" in res.stdout and "mirror sublinear:" in res.stdout
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_update_in_backward_moves_parameter_gradients_into_the_arena():
+    base = plan_json([*NET, "--mirror", "sublinear"])
+    for upd in (plan_json([*NET, "--mirror", "sublinear", "--update-in-backward"]),
+                plan_json([*NET, "--mirror", "sublinear"],
+                          env={"SUBLINEAR_UPDATE_IN_BACKWARD": "1"})):
+        assert base["updates_in_backward"] == 0 and upd["updates_in_backward"] > 0
+        assert base["bytes_by_class"]["parameter_gradients"] > 0
+        assert upd["bytes_by_class"]["parameter_gradients"] == 0
+        assert upd["total_bytes"] < base["total_bytes"]

@@ -23,6 +23,7 @@ def test_defaults_are_mxnets():
     ({"NNVM_EXEC_NUM_TEMP": "2"}, "num_temp", 2),
     ({"NNVM_AUTO_SEARCH_MATCH_RANGE": "1"}, "auto_search_match_range", True),
     ({"MXNET_EXEC_INPLACE_GRAD_SUM_CAP": "100"}, "grad_sum_cap", 100),
+    ({"SUBLINEAR_UPDATE_IN_BACKWARD": "1"}, "update_in_backward", True),
     ({"MXNET_EXEC_MATCH_RANGE": "4", "NNVM_EXEC_MATCH_RANGE": "4"}, "match_range", 4),
 ])
 def test_each_variable_sets_its_field(env, field, value):
@@ -46,6 +47,8 @@ def test_strategy_follows_the_environment():
      "integer"),
     ({"MXNET_EXEC_ENABLE_INPLACE": "2"},
      "environment variable MXNET_EXEC_ENABLE_INPLACE='2' is invalid: expected 0 or 1"),
+    ({"SUBLINEAR_UPDATE_IN_BACKWARD": "yes"},
+     "environment variable SUBLINEAR_UPDATE_IN_BACKWARD='yes' is invalid: expected 0 or 1"),
     ({"MXNET_EXEC_NUM_TEMP": "0"},
      "environment variable MXNET_EXEC_NUM_TEMP='0' is invalid: expected an integer >= 1"),
     ({"MXNET_EXEC_INPLACE_GRAD_SUM_CAP": "x"},
