@@ -362,6 +362,9 @@ class Trainer:
                       "samples_per_s": round(seen / spent, 1) if spent else None,
                       "lr": learning_rate(self.config, max(self.step - 1, 0), total),
                       "seconds": round(spent, 3)}
+            peak = self.exe.last_step_peak  # CUDA: the last step's measured peak
+            if peak is not None:
+                record["measured_step_peak"] = peak
             if on_epoch is not None:
                 on_epoch(self, record)
             _print_epoch(record, self.config.epochs, out, as_json)
@@ -426,4 +429,6 @@ def _print_epoch(record: Mapping[str, Any], epochs: int, out: TextIO | None,
     loss = "-" if record["loss"] is None else f"{record['loss']:.4f}"
     print(f"epoch {record['epoch']}/{epochs}: loss {loss}, train accuracy "
           f"{pct(record['train_accuracy'])}, test accuracy {pct(record['test_accuracy'])}, "
-          f"{record['samples_per_s'] or 0:,.0f} samples/s", file=out, flush=True)
+          f"{record['samples_per_s'] or 0:,.0f} samples/s"
+          + (f", step peak {format_bytes(record['measured_step_peak'])}"
+             if record.get("measured_step_peak") else ""), file=out, flush=True)
