@@ -30,6 +30,7 @@ from typing import Any, Mapping, Sequence
 from .errors import ShapeError, SymbolError
 from .gradient import MIRROR_OF
 from .graph import Entry, Graph, Node
+from .ops._helpers import same_shape
 from .registry import Shape, _parse_tuple, _same_dtype
 
 __all__ = ["ShapeMap", "TypeMap", "infer_shape", "infer_type", "output_hints",
@@ -42,6 +43,7 @@ _MAX_SWEEPS = 8
 #: (SoftmaxOutput, softmax_cross_entropy), which MXNet passes as floats or integers.
 ANY_DTYPE_ARGUMENTS = frozenset({"label"})
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+_LOW_DTYPES = ("float16", "bfloat16")
 
 
 def _seed_shapes(graph: Graph, known: Mapping[str, Any]) -> ShapeMap:
@@ -158,6 +160,16 @@ def _apply_rule(node: Node, outputs: tuple[Entry, ...], shapes: ShapeMap,
     if None not in ins and None not in outs:
         return False, True
     opdef = node.opdef
+    learnt_back = False
+    if opdef.infer_shape is same_shape and outs[0] is not None and None in ins:
+        # a shape-preserving op (Cast of a weight): its inputs take the output's known shape
+        for e in node.inputs:
+            if shapes[e] is None:
+                shapes[e] = outs[0]
+                learnt_back = True
+                if e.node.is_variable:
+                    setter[e] = node
+        ins = [shapes[e] for e in node.inputs]
     try:
         new_ins, new_outs = opdef.infer_shape(node.params, list(ins))
     except ShapeError as err:
@@ -185,7 +197,7 @@ def _apply_rule(node: Node, outputs: tuple[Entry, ...], shapes: ShapeMap,
         elif old is None:
             shapes[e] = tuple(new)
             changed = True
-    return changed, finished
+    return changed or learnt_back, finished
 
 
 def _mismatch(node: Node, k: int, known: Shape, new: Sequence[int]) -> ShapeError:
@@ -292,7 +304,9 @@ def check_input_types(graph: Graph, types: Mapping[Entry, str | None], *,
 
     The inputs of a forward op must all have the same dtype, one of float16, bfloat16,
     float32 and float64; arguments in :data:`ANY_DTYPE_ARGUMENTS` (the class-index labels of
-    loss ops) may have any dtype. Unknown dtypes (None) are skipped. O(inputs).
+    loss ops) may have any dtype, and an op's ``float32_arguments`` may be float32 when its
+    other inputs are float16 or bfloat16 (mixed precision). Unknown dtypes (None) are
+    skipped. O(inputs).
 
     Args:
         graph: the graph. types: dtype names by entry (:func:`infer_type`).
@@ -307,9 +321,14 @@ def check_input_types(graph: Graph, types: Mapping[Entry, str | None], *,
             continue
         first: tuple[str, Entry, str] | None = None
         args = node.opdef.list_arguments(node.params)
+        wide = node.opdef.float32_arguments
+        low = wide and any(types.get(e) in _LOW_DTYPES for a, e in zip(args, node.inputs)
+                           if a not in wide)
         for arg, e in zip(args, node.inputs, strict=True):
             t = types.get(e)
             if t is None or arg in ANY_DTYPE_ARGUMENTS:
+                continue
+            if low and arg in wide and t == "float32":  # mixed precision (BatchNorm's scale)
                 continue
             if t not in _FLOAT_DTYPES:
                 raise SymbolError(f"{_op_at(node)}: input '{arg}'{_source_of(e)} is {t}; "

@@ -212,6 +212,13 @@ class OpDef:
             output bytes (default 0; 1 for kernels whose torch ``out=`` overload computes into
             a temporary and copies, 2 for max pooling's int64 argmax at fp32). An estimate:
             the largest such temporary of a plan is its operator workspace.
+        amp: the op's rule under mixed precision (:mod:`symbol.amp`, torch.autocast's
+            split): ``low`` computes in the low dtype (its float inputs are cast to it:
+            matrix products), ``float32`` computes in float32 (inputs cast up), ``follow``
+            (default) computes in the dtype of its inputs, the widest if they differ.
+        float32_arguments: arguments that may stay float32 while the data is in a lower
+            precision (BatchNorm's scale, shift and statistics); the other inputs set the
+            op's dtype.
         is_backward: a backward-only op produced by gradient rules (NNVM ``TIsBackward``).
         is_loss: a loss head: its gradient ignores the head gradient (MXNet loss layers).
         doc: one line for users.
@@ -232,6 +239,8 @@ class OpDef:
     infer_type: Callable[[Params, list[str | None], int], list[str | None]] = _same_dtype
     shape_only: Callable[[Params], tuple[int, ...]] = no_shape_only
     workspace: float = 0.0
+    amp: str = "follow"
+    float32_arguments: tuple[str, ...] = ()
     is_backward: bool = False
     is_loss: bool = False
     doc: str = ""

@@ -312,7 +312,7 @@ API = [
         "must hold class indices"),
     api("labels-nan", lambda: _bound().forward(data=X, softmax_label=Y * np.nan),
         "must hold class indices"),
-    api("half-data-float-weights", lambda: _bound(type_dict={"data": "float16"}),
+    api("float-data-half-weights", lambda: _bound(type_dict={"fc1_weight": "float16"}),
         "give every argument the same dtype"),
     api("unknown-dtype", lambda: _bound(type_dict={"data": "float8"}), "float8"),
     api("dtype-for-unknown-name", lambda: _bound(type_dict={"dta": "float16"}), "dta"),

@@ -51,6 +51,10 @@ def add_plan_parser(sub: Any) -> None:
                    "whole training step, parameters, their gradients, inputs, auxiliary states "
                    "and operator workspace included; activations: activations and "
                    "intermediate gradients only")
+    p.add_argument("--dtype", choices=DTYPES, default="float32",
+                   help="float32 (default) or float64 everywhere; bfloat16 or float16: mixed "
+                   "precision (matrix products and stored activations in the low dtype, "
+                   "float32 parameters, BatchNorm statistics and loss; see docs/precision.md)")
     p.add_argument("--update-in-backward", action="store_true", default=None,
                    help="plan the optimizer inside the backward pass: each parameter's update "
                    "runs as soon as its gradient is final, so parameter gradients are "
@@ -75,11 +79,26 @@ def planning_inputs(args: argparse.Namespace
     return net, shapes, default_grad_req(net.list_arguments(), [*shapes, *declared])
 
 
+#: ``--dtype`` choices: one dtype everywhere, or mixed precision in a low one.
+DTYPES = ("float32", "float64", "bfloat16", "float16")
+
+
+def compute_dtype(net: Symbol, dtype: str) -> tuple[Symbol, str]:
+    """(the network to bind, the dtype of its variables) for ``--dtype``: bfloat16 and
+    float16 convert it to mixed precision (:func:`symbol.amp.convert_symbol`), with float32
+    variables; float32 and float64 leave it as it is."""
+    from symbol.amp import LOW_DTYPES, convert_symbol
+    if dtype in LOW_DTYPES:
+        return convert_symbol(net, dtype), "float32"
+    return net, dtype
+
+
 def make_plan(args: argparse.Namespace,
               progress: Progress | None = None) -> tuple[Symbol, MirrorPlan, NetworkPlan]:
     """Load and plan the network described by ``args``."""
     import dataclasses
     net, shapes, reqs = planning_inputs(args)
+    net, default_dtype = compute_dtype(net, getattr(args, "dtype", None) or "float32")
     flags = read_flags()
     if args.co_share is not None:
         flags = dataclasses.replace(flags, num_temp=args.co_share)
@@ -90,7 +109,7 @@ def make_plan(args: argparse.Namespace,
                                  mirror=getattr(args, "mirror", None),
                                  budget=getattr(args, "budget", None),
                                  budget_scope=getattr(args, "budget_scope", None), flags=flags,
-                                 progress=progress)
+                                 default_dtype=default_dtype, progress=progress)
     return net, mplan, nplan
 
 

@@ -69,8 +69,11 @@ def add_train_parser(sub: Any) -> None:
     p.add_argument("--warmup", type=non_negative_int, default=0,
                    help="steps of linear learning-rate warm-up (default 0)")
     p.add_argument("--ctx", default="auto", help="device: cpu, cuda, cuda:N or auto (default)")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                   help="dtype of parameters and activations (default float32)")
+    p.add_argument("--dtype", choices=("float32", "float64", "bfloat16", "float16"),
+                   default="float32",
+                   help="float32 (default) or float64 everywhere; bfloat16 or float16: mixed "
+                   "precision (float32 parameters and optimizer, activations in the low "
+                   "dtype; float16 with dynamic loss scaling); see docs/precision.md")
     p.add_argument("--strategy", choices=STRATEGIES, default=None,
                    help="memory strategy (default: from the environment, else sharing)")
     p.add_argument("--mirror", choices=ALL_STRATEGIES, default=None,
@@ -249,7 +252,8 @@ def _train(args: argparse.Namespace, out: TextIO, resume: Path | None, env: Any)
     rep = trainer.exe.memory_report()
     final.update(data=dataset.name, mirror=trainer.exe.mirror_plan.strategy,
                  planned_bytes=rep["planned_bytes"], total_bytes=trainer.exe.plan.total_bytes,
-                 update_in_backward=trainer.update_in_backward, workers=env.world_size)
+                 update_in_backward=trainer.update_in_backward, workers=env.world_size,
+                 dtype=config.dtype)
     if args.json:
         print(json.dumps({"final": True, **final}), file=out)
     else:

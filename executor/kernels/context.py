@@ -25,7 +25,8 @@ class KernelContext:
         params: the node's typed op params.
         node_index: position of the node in the graph; with ``seed`` and ``step`` it keys the
             node's random stream, so a recomputed node draws exactly what the original drew.
-        state: executor-wide mutable state: ``is_train`` (bool), ``step`` (int), ``seed`` (int).
+        state: executor-wide mutable state: ``is_train`` (bool), ``step`` (int), ``seed`` (int),
+            ``loss_scale`` (float, optional: multiplies the loss layers' gradients).
         recompute: this node is a recomputed (mirrored) copy: it draws the random stream of the
             node it copies (``node_index`` is that node's) and must not update state a second
             time (batch-norm moving statistics).

@@ -111,4 +111,6 @@ KERNELS = {
     "elemwise_add": add, "elemwise_mul": mul, "_plus_scalar": plus_scalar,
     "_mul_scalar": mul_scalar, "_rminus_scalar": rminus_scalar, "ElementWiseSum": add_n,
     "identity": copy, "BlockGrad": copy, "zeros_like": zeros_like,
+    # Cast: torch's copy_ converts (round to nearest even); its gradient converts back
+    "Cast": copy, "_backward_Cast": copy,
 }

@@ -86,7 +86,13 @@ def softmax_output_backward(ctx: KernelContext, ins: list[T], outs: list[T | Non
         _add_at_label(g, safe, -1.0)
     if p["use_ignore"]:
         g.mul_(keep.unsqueeze(1))
-    _normalize(g, p["grad_scale"], p["normalization"], g.shape[0], keep)
+    _normalize(g, _scale(ctx), p["normalization"], g.shape[0], keep)
+
+
+def _scale(ctx: KernelContext) -> float:
+    """A loss layer's gradient scale: its ``grad_scale`` times the executor's dynamic loss
+    scale (``state['loss_scale']``, float16 training; 1 otherwise)."""
+    return float(ctx.params["grad_scale"]) * float(ctx.state.get("loss_scale", 1.0))
 
 
 def _normalize(g: T, scale: float, norm: str, batch: int, valid: T | None) -> None:
@@ -102,13 +108,21 @@ def _normalize(g: T, scale: float, norm: str, batch: int, valid: T | None) -> No
     g.mul_(scale)
 
 
+_LOW = (torch.float16, torch.bfloat16)
+
+
+def _float32(x: T) -> T:
+    """``x``, or a float32 copy of it (workspace) when it is float16 or bfloat16."""
+    return x.float() if x.dtype in _LOW else x
+
+
 def cross_entropy(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
     """sum_n -log softmax(x)[n, label_n] = sum_n logsumexp(x[n]) - x[n, label_n].
 
     The logsumexp form needs O(N) workspace (two length-N vectors and the index), where
     gathering from log_softmax(x) would need an (N, C) one.
     """
-    x, label = ins
+    x, label = _float32(ins[0]), ins[1]  # mixed precision: computed in float32
     lse = torch.logsumexp(x, 1)
     lse.sub_(x.gather(1, label.long().unsqueeze(1)).squeeze(1))
     torch.sum(lse, 0, keepdim=True, out=outs[0])
@@ -119,6 +133,11 @@ def cross_entropy_backward(ctx: KernelContext, ins: list[T], outs: list[T | None
     dy, x, label = ins
     dx = outs[0]
     if dx is None:
+        return
+    if x.dtype in _LOW:  # mixed precision: computed in float32, rounded once at the end
+        g = torch.softmax(x.float(), 1)
+        _add_at_label(g.unsqueeze(2), label, -1.0)
+        dx.copy_(g.mul_(dy))
         return
     aten._softmax.out(x, 1, False, out=dx)
     _add_at_label(dx.unsqueeze(2), label, -1.0)
@@ -138,7 +157,7 @@ def make_loss_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) -
     norm = p["normalization"]
     valid = torch.gt(ins[0], p["valid_thresh"]) if norm == "valid" else None
     dx.fill_(1)
-    _normalize(dx, p["grad_scale"], norm, dx.shape[0] if dx.dim() else 1, valid)
+    _normalize(dx, _scale(ctx), norm, dx.shape[0] if dx.dim() else 1, valid)
 
 
 KERNELS = {

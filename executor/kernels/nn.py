@@ -33,13 +33,21 @@ def _out_matrix(params: Mapping[str, Any], t: T) -> T:
     return t.view(t.shape[0], -1) if params["flatten"] else t.view(-1, t.shape[-1])
 
 
+def _like(t: T, x: T) -> T:
+    """``t`` in ``x``'s dtype: mixed precision keeps weights float32 (``float32_arguments``)
+    and computes with a low-precision temporary copy (workspace), as torch.autocast does."""
+    return t if t.dtype == x.dtype else t.to(x.dtype)
+
+
 def fully_connected(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
-    """y = x W^T (+ b) with ``mm``/``addmm`` into the output's matrix view; no temporary."""
-    x, w, y = _matrix(ctx.params, ins[0]), ins[1], _out_matrix(ctx.params, outs[0])
+    """y = x W^T (+ b) with ``mm``/``addmm`` into the output's matrix view; no temporary
+    (except the low-precision copy of W and b under mixed precision)."""
+    x, y = _matrix(ctx.params, ins[0]), _out_matrix(ctx.params, outs[0])
+    w = _like(ins[1], x)
     if ctx.params["no_bias"]:
         torch.mm(x, w.t(), out=y)
     else:
-        torch.addmm(ins[2], x, w.t(), out=y)
+        torch.addmm(_like(ins[2], x), x, w.t(), out=y)
 
 
 def fully_connected_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) -> None:
@@ -49,12 +57,15 @@ def fully_connected_backward(ctx: KernelContext, ins: list[T], outs: list[T | No
     has read by then.
     """
     p = ctx.params
-    dy, x, w = _matrix(p, ins[0]), ins[1], ins[2]
+    dy, x, w = _matrix(p, ins[0]), ins[1], _like(ins[2], ins[0])
     dx, dw = outs[0], outs[1]
     if dw is not None:
-        torch.mm(dy.t(), _matrix(p, x), out=dw)
+        if dw.dtype == dy.dtype:
+            torch.mm(dy.t(), _matrix(p, x), out=dw)
+        else:  # mixed precision: the float32 gradient of a float32 weight
+            dw.copy_(torch.mm(dy.t(), _matrix(p, x)))
     if not p["no_bias"] and outs[2] is not None:
-        torch.sum(dy, 0, out=outs[2])
+        torch.sum(dy, 0, dtype=outs[2].dtype, out=outs[2])
     if dx is not None:
         torch.mm(dy, w, out=_out_matrix(p, dx))
 
@@ -68,8 +79,9 @@ def convolution(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
     place and would remove it.
     """
     kernel, stride, dilate, pad = conv_window(ctx.params)
-    bias = None if ctx.params["no_bias"] else ins[2]
-    aten.convolution.out(ins[0], ins[1], bias, stride, pad, dilate, False, (0, 0),
+    x = ins[0]
+    bias = None if ctx.params["no_bias"] else _like(ins[2], x)
+    aten.convolution.out(x, _like(ins[1], x), bias, stride, pad, dilate, False, (0, 0),
                          ctx.params["num_group"], out=outs[0])
 
 
@@ -82,7 +94,7 @@ def convolution_backward(ctx: KernelContext, ins: list[T], outs: list[T | None])
     copied, so dx may overwrite x (the in-place pair data -> data_grad).
     """
     p = ctx.params
-    dy, x, w = ins
+    dy, x, w = ins[0], ins[1], _like(ins[2], ins[1])
     kernel, stride, dilate, pad = conv_window(p)
     mask = [o is not None for o in outs] + [False] * (3 - len(outs))
     if not any(mask):

@@ -57,9 +57,11 @@ from ..progress import progress_bar
 from .data import Dataset, DataError, check_against
 from .distributed import DataParallel, DistEnv
 
-__all__ = ["TrainConfig", "Trainer", "learning_rate", "OPTIMIZERS", "SCHEDULES"]
+__all__ = ["TrainConfig", "Trainer", "LossScaler", "learning_rate", "OPTIMIZERS", "SCHEDULES",
+           "DTYPES"]
 
 OPTIMIZERS = ("sgd", "nag", "adam", "adamw", "rmsprop")
+DTYPES = ("float32", "float64", "bfloat16", "float16")
 SCHEDULES = ("constant", "step", "cosine")
 
 
@@ -87,6 +89,9 @@ class TrainConfig:
 
     def check(self) -> None:
         """Raise DataError-like user errors for values no run can use."""
+        if self.dtype not in DTYPES:
+            raise ExecutorError(f"unknown dtype {self.dtype!r}; expected one of "
+                                f"{', '.join(DTYPES)}")
         if self.optimizer not in OPTIMIZERS:
             raise ExecutorError(f"unknown optimizer {self.optimizer!r}; expected one of "
                                 f"{', '.join(OPTIMIZERS)}")
@@ -169,11 +174,15 @@ class Trainer:
         self.fixed = [a for a in args if a not in samples and declared.get(a)]
         update = config.update_in_backward
         if update is None:
-            update = self.env is None
+            update = self.env is None and config.dtype != "float16"
         elif update and self.env is not None:
             raise DataError("the update inside the backward pass and data parallel workers "
                             "exclude each other (gradients must be summed over the workers "
                             "before any update); leave out --update-in-backward")
+        elif update and config.dtype == "float16":
+            raise DataError("float16 training skips a step whose gradients overflow, which it "
+                            "knows only after the backward pass: leave out "
+                            "--update-in-backward (bfloat16 needs no loss scaling)")
         self.update_in_backward = update
         if config.batch > dataset.num_train:
             raise DataError(f"batch {config.batch} is larger than the {dataset.num_train} "
@@ -181,8 +190,13 @@ class Trainer:
         reqs = default_grad_req(args, [*self.inputs, *self.fixed])
         self.params = [a for a in args if reqs[a] == "write"]
         torch.manual_seed(config.seed)
-        self.exe: Executor = symbol.simple_bind(
-            self.env.device if self.env else config.ctx, grad_req=reqs, dtype=config.dtype,
+        self.scaler = LossScaler() if config.dtype == "float16" else None
+        bound, var_dtype = symbol, config.dtype
+        if config.dtype in ("bfloat16", "float16"):  # mixed precision, float32 parameters
+            from symbol.amp import convert_symbol
+            bound, var_dtype = convert_symbol(symbol, config.dtype), "float32"
+        self.exe: Executor = bound.simple_bind(
+            self.env.device if self.env else config.ctx, grad_req=reqs, dtype=var_dtype,
             strategy=config.strategy, mirror=config.mirror, budget=config.budget,
             budget_scope=config.budget_scope, update_in_backward=update, **shapes)
         self._check_classes()
@@ -201,7 +215,7 @@ class Trainer:
         else:
             self.optimizer = _optimizer(config, tensors)
         self.rng = np.random.default_rng(config.seed)
-        self.step = self.epoch = 0
+        self.step = self.epoch = self.skipped = 0
         self.head = symbol.graph.outputs[0].node.op
 
     def _check_classes(self) -> None:
@@ -239,7 +253,7 @@ class Trainer:
     def _loss_and_hits(self, outs: list[torch.Tensor], labels: np.ndarray,
                        rows: int) -> tuple[float, int | None]:
         """(mean loss, correct predictions) over the first ``rows`` samples."""
-        out = outs[0][:rows]
+        out = outs[0][:rows].float()
         if self.head == "SoftmaxOutput" and out.dim() == 2:
             y = torch.as_tensor(labels[:rows], device=out.device).long()
             picked = out.gather(1, y[:, None]).clamp_min(1e-30)
@@ -263,13 +277,21 @@ class Trainer:
         lr = learning_rate(self.config, self.step, total_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        scale = 1.0
+        if self.scaler is not None:  # float16: the loss layers' gradients are scaled by S
+            scale = self.exe.state["loss_scale"] = self.scaler.scale
         self.exe.backward()  # with update_in_backward, every parameter is updated in here
         if self.parallel is not None:
             self.parallel.finish()
         if not self.update_in_backward:
             with torch.no_grad():
                 grads = [self.exe.grad_dict[n] for n in self.params]
-                torch._foreach_mul_(grads, 1.0 / self.config.batch)  # rescale_grad, as MXNet
+                if self.scaler is not None and not self.scaler.update(grads):
+                    self.skipped += 1  # an overflow: no step, a smaller scale next time
+                    self.step += 1
+                    return loss, hits
+                # rescale_grad = 1 / batch, as MXNet (and 1 / S under loss scaling)
+                torch._foreach_mul_(grads, 1.0 / (self.config.batch * scale))
                 self.optimizer.step()
         self.step += 1
         return loss, hits
@@ -362,6 +384,8 @@ class Trainer:
                       "samples_per_s": round(seen / spent, 1) if spent else None,
                       "lr": learning_rate(self.config, max(self.step - 1, 0), total),
                       "seconds": round(spent, 3)}
+            if self.scaler is not None:  # float16
+                record.update(loss_scale=self.scaler.scale, skipped_steps=self.skipped)
             peak = self.exe.last_step_peak  # CUDA: the last step's measured peak
             if peak is not None:
                 record["measured_step_peak"] = peak
@@ -398,7 +422,10 @@ class Trainer:
         """Write a checkpoint (``executor.training.checkpoint``): parameters, aux states,
         optimizer state, RNGs (the shuffling one too) and where training is."""
         from .checkpoint import save_checkpoint
-        state = {"epoch": self.epoch, "step": self.step, "config": asdict(self.config)}
+        state = {"epoch": self.epoch, "step": self.step, "config": asdict(self.config),
+                 "skipped": self.skipped}
+        if self.scaler is not None:
+            state["loss_scaler"] = self.scaler.state_dict()
         return str(save_checkpoint(path, self.exe, optimizer=self.optimizer, state=state,
                                    numpy_rng=self.rng, params=self.params))
 
@@ -409,6 +436,46 @@ class Trainer:
         ckpt = load_checkpoint(path)
         restore(self.exe, ckpt, optimizer=self.optimizer, numpy_rng=self.rng)
         self.epoch, self.step = int(ckpt.state["epoch"]), int(ckpt.state["step"])
+        self.skipped = int(ckpt.state.get("skipped", 0))
+        if self.scaler is not None and "loss_scaler" in ckpt.state:
+            self.scaler.load_state_dict(ckpt.state["loss_scaler"])
+
+
+class LossScaler:
+    """Dynamic loss scaling for float16 (the behaviour of ``torch.amp.GradScaler``): the loss
+    layers' gradients are multiplied by ``scale`` so that small gradients survive float16; a
+    step whose gradients hold an inf or NaN is skipped and the scale multiplied by
+    ``backoff``; after ``interval`` good steps in a row it is multiplied by ``growth``.
+
+    Attributes:
+        scale: the current scale; ``good``: good steps since the last change.
+    """
+
+    def __init__(self, scale: float = 2.0 ** 16, growth: float = 2.0, backoff: float = 0.5,
+                 interval: int = 2000) -> None:
+        self.scale, self.growth, self.backoff, self.interval = scale, growth, backoff, interval
+        self.good = 0
+
+    def update(self, grads: list[torch.Tensor]) -> bool:
+        """After a backward pass: True if every gradient is finite (take the step), else
+        False (skip it); adjusts the scale either way."""
+        finite = bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()) \
+            if grads else True
+        if not finite:
+            self.scale *= self.backoff
+            self.good = 0
+            return False
+        self.good += 1
+        if self.good >= self.interval:
+            self.scale *= self.growth
+            self.good = 0
+        return True
+
+    def state_dict(self) -> dict[str, float]:
+        return {"scale": self.scale, "good": self.good}
+
+    def load_state_dict(self, state: Mapping[str, float]) -> None:
+        self.scale, self.good = float(state["scale"]), int(state["good"])
 
 
 def _declared(shape: Any) -> tuple[int, ...] | None:

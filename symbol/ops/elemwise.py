@@ -1,4 +1,4 @@
-"""Elementwise operators: activations, arithmetic, sums, identity, BlockGrad, zeros_like."""
+"""Elementwise operators: activations, arithmetic, sums, identity, BlockGrad, zeros_like, Cast."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -60,6 +60,16 @@ def _no_grad(node: Node, ograds: list[Entry | None]) -> Sequence[Entry | None]:
     return [None]
 
 
+def _cast_grad(node: Node, ograds: list[Entry | None]) -> Sequence[Entry | None]:
+    # y = cast(x, T)  ->  dx = cast(dy, dtype of x); x is read for its dtype only
+    return [out(backward_node("_backward_Cast", node, [head(ograds), node.inputs[0]]))]
+
+
+def _cast_shape(params: Params, ins: ShapeList) -> tuple[ShapeList, ShapeList]:
+    s = ins[0] if ins[0] is not None else ins[1]
+    return [s, s], [s]
+
+
 def _grad_pair_shape(params: Params, ins: ShapeList) -> tuple[ShapeList, ShapeList]:
     s = same_shape(params, ins)[1][0]
     return [s, s], [s]
@@ -93,6 +103,16 @@ register(OpDef("ElementWiseSum", "elemwise", (), same_shape, _pass_through,
                params=(Param("num_args", "int", 1, doc="number of inputs (set automatically)"),),
                variadic=True, inplace=_inplace0, doc="Sum of any number of same-shape inputs."),
          aliases=("add_n",))
+register(OpDef("Cast", "elemwise", ("data",), same_shape, _cast_grad,
+               params=(Param("dtype", "str", choices=("float16", "bfloat16", "float32",
+                                                      "float64"), doc="the output dtype"),),
+               infer_type=lambda p, ins, n: [p["dtype"]],
+               doc="The input converted to dtype (mixed precision inserts these)."),
+         aliases=("amp_cast",))
+register(OpDef("_backward_Cast", "elemwise", ("out_grad", "data"), _cast_shape, None,
+               shape_only=lambda p: (1,), infer_type=lambda p, ins, n: [ins[1]],
+               params=(Param("dtype", "str", doc="the forward output dtype"),),
+               is_backward=True))
 register(OpDef("identity", "elemwise", ("data",), same_shape, _pass_through, inplace=_inplace0,
                doc="Copy of the input."), aliases=("_copy",))
 register(OpDef("BlockGrad", "elemwise", ("data",), same_shape, _no_grad, inplace=_inplace0,

@@ -116,15 +116,22 @@ _MAKE_LOSS = (Param("grad_scale", "float", 1.0, doc="scale of the gradient"),
               Param("valid_thresh", "float", 0.0, doc="elements > this count as valid"),
               _NORM)
 
+
+def _loss_type(params: Params, ins: list[str | None], nout: int) -> list[str | None]:
+    # the loss is computed and returned in float32 when the logits are float16/bfloat16
+    return ["float32" if ins[0] in ("float16", "bfloat16") else ins[0]] * nout
+
+
 register(OpDef("SoftmaxOutput", "loss", ("data", "label"), _softmax_output_shape,
                _softmax_output_grad, params=_SOFTMAX, inplace=_inplace0, is_loss=True,
+               amp="float32",
                doc="Softmax forward; cross-entropy gradient against class-index labels."),
          aliases=("Softmax",))
 register(OpDef("_backward_SoftmaxOutput", "loss", ("output", "label"),
                _softmax_output_shape, None, params=_SOFTMAX, inplace=_inplace0,
                is_backward=True))
 register(OpDef("softmax_cross_entropy", "loss", ("data", "label"), _cross_entropy_shape,
-               _cross_entropy_grad,
+               _cross_entropy_grad, amp="float32", infer_type=_loss_type,
                doc="Sum over the batch of -log softmax(data)[label]; output shape (1,)."))
 register(OpDef("_backward_softmax_cross_entropy", "loss", ("out_grad", "data", "label"),
                _backward_cross_entropy_shape, None, is_backward=True))

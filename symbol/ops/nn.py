@@ -202,6 +202,18 @@ def _bn_grad(node: Node, ograds: list[Entry | None]) -> Sequence[Entry | None]:
     return [out(bwd, 0), out(bwd, 1), out(bwd, 2), None, None]
 
 
+def _weighted_backward_type(params: Params, ins: list[str | None],
+                            nout: int) -> list[str | None]:
+    # (out_grad, data, weight) -> data_grad in the data's dtype, weight (and bias) gradients
+    # in the weight's (float32 under mixed precision)
+    return [ins[1], ins[2], ins[2]][:nout]
+
+
+def _bn_type(params: Params, ins: list[str | None], nout: int) -> list[str | None]:
+    # mixed precision: the output has the data's dtype, the statistics gamma's (float32)
+    return [ins[0], ins[1] or ins[0], ins[1] or ins[0]]
+
+
 def _bn_backward_inplace(params: Params) -> tuple[tuple[int, int], ...]:
     """data_grad may overwrite data or out_grad: the kernel computes every gradient before it
     writes any (the in-place pass takes at most one of the two)."""
@@ -340,24 +352,27 @@ _DROPOUT = (
 
 register(OpDef(
     "FullyConnected", "nn", lambda p: _with_bias(p, ("data", "weight"), "bias"), _fc_shape,
-    _fc_grad, params=_FC, cost=_matmul_cost,
+    _fc_grad, params=_FC, cost=_matmul_cost, amp="low", float32_arguments=("weight", "bias"),
     doc="y = x W^T + b; weight (num_hidden, in), bias (num_hidden,)."))
 register(OpDef(
     "_backward_FullyConnected", "nn", ("out_grad", "data", "weight"), _weighted_backward_shape,
     None, params=_FC, outputs=lambda p: _with_bias(p, ("data_grad", "weight_grad"), "bias_grad"),
-    inplace=_data_to_data_grad, is_backward=True))
+    inplace=_data_to_data_grad, infer_type=_weighted_backward_type, is_backward=True))
 register(OpDef(
     "Convolution", "nn", lambda p: _with_bias(p, ("data", "weight"), "bias"), _conv_shape,
-    _conv_grad, params=_CONV, cost=_matmul_cost, workspace=1.0,
+    _conv_grad, params=_CONV, cost=_matmul_cost, workspace=1.0, amp="low",
+    float32_arguments=("weight", "bias"),
     doc="2-D convolution (NCHW); weight (num_filter, C/num_group, kh, kw)."))
 register(OpDef(
     "_backward_Convolution", "nn", ("out_grad", "data", "weight"), _weighted_backward_shape,
     None, params=_CONV, outputs=lambda p: _with_bias(p, ("data_grad", "weight_grad"), "bias_grad"),
-    inplace=_data_to_data_grad, workspace=1.0, is_backward=True))
+    inplace=_data_to_data_grad, infer_type=_weighted_backward_type, workspace=1.0,
+    is_backward=True))
 register(OpDef(
     "BatchNorm", "nn", ("data", "gamma", "beta", "moving_mean", "moving_var"), _bn_shape,
     _bn_grad, params=_BN, outputs=("output", "mean", "invstd"), num_visible=1,
-    aux=("moving_mean", "moving_var"),
+    aux=("moving_mean", "moving_var"), infer_type=_bn_type,
+    float32_arguments=("gamma", "beta", "moving_mean", "moving_var"),
     doc="Batch normalisation over axis 1. Training: batch statistics, hidden outputs "
         "(mean, invstd) = the batch mean and 1/sqrt(var+eps), moving stats updated with the "
         "biased batch variance (MXNet; torch's running_var uses the unbiased one). Inference or "
@@ -366,7 +381,7 @@ register(OpDef(
     "_backward_BatchNorm", "nn", ("out_grad", "data", "gamma", "mean", "invstd"),
     _bn_backward_shape, None, params=_BN, outputs=("data_grad", "gamma_grad", "beta_grad"),
     shape_only=lambda p: (2,) if p["fix_gamma"] else (), inplace=_bn_backward_inplace,
-    workspace=1.0, is_backward=True))
+    infer_type=lambda p, ins, n: [ins[1], ins[2], ins[2]], workspace=1.0, is_backward=True))
 register(OpDef(
     "Pooling", "nn", ("data",), _pool_shape, _pool_grad, params=_POOL, workspace=2.0,
     doc="2-D max/avg/sum pooling (NCHW). No hidden outputs: the max backward recomputes the "

@@ -26,6 +26,8 @@ CASES = [
     Case("elemwise_add", lambda: sym.elemwise_add(X, Y), S2, lambda x, y: x + y),
     Case("elemwise_mul", lambda: X * Y, S2, lambda x, y: x * y),
     Case("elemwise_mul-self", lambda: X * X, S, lambda x: x * x),
+    Case("Cast", lambda: sym.Cast(sym.Cast(X, dtype="float32") * 3, dtype="float64"), S,
+         lambda x: (x.float() * 3).double()),
     Case("_plus_scalar", lambda: X + 2.5, S, lambda x: x + 2.5),
     Case("_mul_scalar", lambda: 3 * X, S, lambda x: 3 * x),
     Case("_rminus_scalar", lambda: 1.5 - X, S, lambda x: 1.5 - x),

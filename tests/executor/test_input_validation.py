@@ -249,9 +249,11 @@ def test_bind_rejects_unsupported_dtypes(dtype):
 
 
 def test_bind_rejects_operator_inputs_of_different_dtypes():
-    error(lambda: mlp().bind("cpu", args=arrays(data=torch.zeros(4, 5, dtype=torch.float16))),
-          r"bind: operator 'fc1' \(FullyConnected\): input 'data' \(variable 'data'\) is float16 "
-          r"but input 'weight' \(variable 'fc1_weight'\) is float32; convert the arrays")
+    # (float16 data with float32 weights is mixed precision, allowed; the reverse is not)
+    half = arrays()["fc1_weight"].half()
+    error(lambda: mlp().bind("cpu", args=arrays(fc1_weight=half)),
+          r"bind: operator 'fc1' \(FullyConnected\): input 'data' \(variable 'data'\) is float32 "
+          r"but input 'weight' \(variable 'fc1_weight'\) is float16; convert the arrays")
 
 
 def test_bind_rejects_args_that_are_neither_dict_nor_list():
@@ -275,11 +277,12 @@ def test_bind_accepts_numpy_arrays_and_integer_labels():
 
 # -- simple_bind: dtypes and shapes ----------------------------------------------------------------
 
-def test_simple_bind_type_dict_float16_data_names_the_op_and_both_inputs():
-    message = error(lambda: mlp().simple_bind("cpu", type_dict={"data": "float16"}, data=(4, 5)),
+def test_simple_bind_type_dict_float16_weight_names_the_op_and_both_inputs():
+    message = error(lambda: mlp().simple_bind("cpu", type_dict={"fc1_weight": "float16"},
+                                              data=(4, 5)),
                     r"simple_bind: operator 'fc1' \(FullyConnected\)")
-    assert "input 'data' (variable 'data') is float16" in message
-    assert "input 'weight' (variable 'fc1_weight') is float32" in message
+    assert "input 'data' (variable 'data') is float32" in message
+    assert "input 'weight' (variable 'fc1_weight') is float16" in message
     assert "dtype=" in message and "type_dict" in message
 
 

@@ -109,13 +109,15 @@ def _mlp():
 def test_operator_inputs_of_different_dtypes_are_reported():
     from symbol.infer_shape import check_input_types, infer_type
     net = _mlp()
-    types = infer_type(net.graph, {"x": "float16"})
+    types = infer_type(net.graph, {"fc1_weight": "float16"})
     with pytest.raises(SymbolError) as info:
         check_input_types(net.graph, types, hint="use one dtype")
     assert str(info.value) == (
-        "operator 'fc1' (FullyConnected): input 'data' (variable 'x') is float16 but input "
-        "'weight' (variable 'fc1_weight') is float32; use one dtype (labels of loss ops may "
+        "operator 'fc1' (FullyConnected): input 'data' (variable 'x') is float32 but input "
+        "'weight' (variable 'fc1_weight') is float16; use one dtype (labels of loss ops may "
         "differ)")
+    # mixed precision: float16 data with float32 weights (FullyConnected's float32_arguments)
+    check_input_types(net.graph, infer_type(net.graph, {"x": "float16"}))
 
 
 def test_labels_may_have_another_dtype_and_one_float_dtype_passes():
