@@ -215,12 +215,14 @@ def test_two_workers_train_the_same_parameters_as_one_process(tmp_path, capsys):
         (ckpt,) = folder.glob("*-0002.safetensors")
         from safetensors.numpy import load_file
         arrays[workers] = load_file(ckpt)
-    assert finals[1]["final_loss"] == pytest.approx(finals[2]["final_loss"], rel=1e-9)
+    # float64; the sums are associated differently (two half-batch sums, then all-reduce), and
+    # one process updates inside the backward pass: equal far inside the 1e-5 asked for
+    assert finals[1]["final_loss"] == pytest.approx(finals[2]["final_loss"], rel=1e-7)
     assert finals[1]["test_accuracy"] == finals[2]["test_accuracy"]
     params = [k for k in arrays[1] if k.startswith("arg:")]
     assert params and sorted(arrays[1]) == sorted(arrays[2])
     for k in params:
-        np.testing.assert_allclose(arrays[2][k], arrays[1][k], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(arrays[2][k], arrays[1][k], rtol=1e-7, atol=1e-10)
 
 
 def test_digits_without_scikit_learn_says_how_to_install_it(monkeypatch, capsys):
