@@ -45,7 +45,7 @@ from .mirror import (BUDGET_STRATEGIES, MIRROR_STRATEGIES, MirrorError, MirrorPl
                      apply_attributes, eligible, forward_flops,
                      copies_in, cut_groups, describe, drop_cheap, forced, has_marks, parse_bytes,
                      recursive_counts, resolve_mirror, segments, unmirrored_lower_bound)
-from .optimal import ROUNDS, counts_of, model_peak, saved_bytes, solve, stage_model
+from .optimal import ROUNDS, Costs, Solution, counts_of, model_peak, saved_bytes, solve, stage_model
 from .parallel import Progress, available_jobs, score_all
 from .pipeline import NetworkPlan, PlanHints, collector_paused, plan_network
 
@@ -64,6 +64,9 @@ LADDER = 0.97
 #: budget and make at most ``optim.optimal.ROUNDS`` plans; at most ``MAX_RUNGS`` rungs.
 FULL_LADDER = 400
 MAX_RUNGS = 200
+#: Least recompute, as a fraction of one forward pass, a larger model budget must save before
+#: ``optimal`` makes another exact plan of a large graph.
+MIN_GAIN = 0.005
 #: Graphs with at most this many recomputable nodes: ``optimal`` plans every choice exactly.
 EXHAUSTIVE = 6
 #: Most extra joint-graph plans a fall-back to fewer recomputed segments may make.
@@ -303,10 +306,19 @@ class _Planner:
         # that a smaller budget chooses among the same plans as a larger one
         tried: dict[int, _Candidate | None] = {}
         planned: dict[frozenset[tuple[Node, int]], tuple[float, int, NetworkPlan]] = {}
+        small = len(self.graph.nodes) <= FULL_LADDER
+        costs = Costs(stages)  # every piece's model costs, shared by the rungs' solves
+
+        solved: dict[int, Solution | None] = {}
+
+        def solved_at(j: int) -> Solution | None:
+            if j not in solved:
+                solved[j] = solve(stages, tail, int(top * LADDER ** j), costs=costs)
+            return solved[j]
 
         def rung(j: int) -> _Candidate | None:
             if j not in tried:
-                solution = solve(stages, tail, int(top * LADDER ** j))
+                solution = solved_at(j)
                 if solution is None:
                     tried[j] = None
                 else:
@@ -314,12 +326,21 @@ class _Planner:
                     key = frozenset(counts.items())
                     if key not in planned:  # nearby model budgets often give the same walk
                         net = self.counted(counts)
-                        planned[key] = (self._flops_of(net), net.plan.planned_bytes, net)
+                        # large graphs order by rung: the model's FLOPs only break ties
+                        flops = self._flops_of(net) if small else solution.flops
+                        planned[key] = (flops, net.plan.planned_bytes, net)
                     flops, got, net = planned[key]
                     tried[j] = _Candidate(flops, got, counts, net, solution.peak + overhead, j)
             return tried[j]
+
+        def worth(j: int, than: int) -> bool:
+            # an exact plan at rung j pays only if the model recomputes less there by
+            # MIN_GAIN of a forward pass (a solve costs a fraction of an exact plan)
+            a, b = solved_at(j), solved_at(than)
+            return a is not None and b is not None and a.flops <= b.flops - gain
+        gain = MIN_GAIN * sum(self.cost.values())
         extra: list[_Candidate] = []
-        if len(self.graph.nodes) <= FULL_LADDER:
+        if small:
             # small graphs (plans are cheap): every rung and every fixed strategy; the least
             # recompute that fits among plans that do not depend on the budget, so a smaller
             # budget never plans more bytes, nor recomputes less
@@ -336,17 +357,11 @@ class _Planner:
                                         dict(mplan.requested), net, None, MAX_RUNGS + k))
             order: Callable[[_Candidate], tuple[float, ...]] = (
                 lambda c: (c.flops, c.bytes, c.rank))
-        else:  # start where the model budget meets the budget, at most ROUNDS plans
+        else:  # the largest model budget that fits, in few exact plans
             room = max(limit - overhead, 1)
-            j = max(0, math.ceil(math.log(room / top) / math.log(LADDER))) if room < top else 0
-            start = j
-            while len(tried) < ROUNDS and (got := rung(j)) is not None and got.bytes > limit:
-                j += 1  # the exact planner needs more bytes than the model: a smaller budget
-            if j == start:  # fits at once: a larger model budget may fit too, recomputing less
-                while len(tried) < ROUNDS and j > 0 and (got := rung(j - 1)) is not None \
-                        and got.bytes <= limit:
-                    j -= 1
-            order = (lambda c: (c.rank, c.flops))  # the largest model budget that fits
+            _search_rungs(rung, tried, limit, _rung_of(room / top), lambda: len(planned),
+                          worth)
+            order = (lambda c: (c.rank, c.flops))
         considered = [c for c in tried.values() if c is not None] + extra
         fits = sorted((c for c in considered if c.bytes <= limit), key=order)
         seen = sorted(((int(top * LADDER ** c.rank), c.bytes) for c in considered
@@ -489,6 +504,48 @@ class _Planner:
         if net.plan.planned_bytes > base or not copies_in(net.joint):
             return {}, self.counted({})  # (no copy left: the graph without recomputation)
         return counts, net
+
+
+def _rung_of(ratio: float) -> int:
+    """The first rung of the ladder whose model budget is at most ``ratio`` of the top."""
+    if ratio >= 1:
+        return 0
+    return min(MAX_RUNGS, max(0, math.ceil(math.log(ratio) / math.log(LADDER) - 1e-9)))
+
+
+def _search_rungs(rung: Callable[[int], Any], tried: Mapping[int, Any], limit: int,
+                  start: int, plans: Callable[[], int],
+                  worth: Callable[[int, int], bool]) -> None:
+    """Find the smallest rung (largest model budget) whose exact plan fits ``limit`` in at most
+    ``ROUNDS`` exact plans (``plans()``: how many were made; ``tried``: the rungs tried): from
+    ``start``, each plan's excess or slack against ``limit`` says how many rungs to move (the
+    exact planner scales the model's bytes by about the same factor at a nearby rung), then
+    bisection between the
+    smallest rung that fits and the largest above it that does not. A rung above the one
+    that fits is planned only when ``worth(rung, fit)`` (the model recomputes less there)."""
+    fit: int | None = None  # smallest rung known to fit
+    over = -1  # largest rung known not to fit (below ``fit``)
+    j, solves = start, 0
+    while plans() < ROUNDS and solves < 2 * ROUNDS and 0 <= j < MAX_RUNGS:
+        solves += 1
+        got = rung(j)
+        if got is None:  # the model fits nothing at this budget: nor at any smaller one
+            break
+        log.debug("optimal: rung %d: model %d, exact %d bytes (limit %d)", j, got.model,
+                  got.bytes, limit)
+        if got.bytes <= limit:
+            fit = j if fit is None else min(fit, j)
+        else:
+            over = max(over, j)
+        step = math.log(limit / got.bytes) / math.log(1 / LADDER)  # rungs of slack (+)
+        guess = j - max(1, round(step)) if got.bytes <= limit else j + max(1, math.ceil(-step))
+        if fit is not None:
+            guess = min(guess, fit - 1)
+            if guess <= over:
+                guess = (over + fit) // 2
+            if guess <= over or guess < 0 or guess in tried or not worth(guess, fit):
+                break
+        j = guess
 
 
 def _halves(items: list[Any]) -> list[list[Any]]:
