@@ -343,11 +343,11 @@ def solve(stages: Sequence[Stage], tail: int, budget: int, *,
         if n == 0:
             continue
         # (length, prefix): the least FLOPs of a mode that fits after that prefix
-        p = cols[None, lo:hi]
+        prefix = cols[None, lo:hi]
         lim, fl = top[:, a, :n, None], costs.flops[:, a, :n, None]
-        eff = np.where(p <= lim[0], fl[0], math.inf)
-        eff = np.minimum(eff, np.where(p <= lim[1], fl[1], math.inf))
-        eff = np.minimum(eff, np.where(p <= lim[2], fl[2], math.inf))
+        eff = np.where(prefix <= lim[0], fl[0], math.inf)
+        eff = np.minimum(eff, np.where(prefix <= lim[1], fl[1], math.inf))
+        eff = np.minimum(eff, np.where(prefix <= lim[2], fl[2], math.inf))
         vals = table[a, None, lo:hi] + eff
         rows, at = np.nonzero(np.isfinite(vals))
         dest = (a + 1 + rows) * size + shift[a, rows].astype(np.int64) + lo + at
