@@ -29,6 +29,7 @@ only the best plan so far is kept.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -45,6 +46,7 @@ from .mirror import (BUDGET_STRATEGIES, MIRROR_STRATEGIES, MirrorError, MirrorPl
                      apply_attributes, eligible, forward_flops,
                      copies_in, cut_groups, describe, drop_cheap, forced, has_marks, parse_bytes,
                      recursive_counts, resolve_mirror, segments, unmirrored_lower_bound)
+from .milp import TIME_LIMIT, StageTerms, is_chain, milp_counts, solve_milp, stage_terms
 from .optimal import ROUNDS, Costs, Solution, counts_of, model_peak, saved_bytes, solve, stage_model
 from .parallel import Progress, available_jobs, score_all
 from .pipeline import NetworkPlan, PlanHints, collector_paused, plan_network
@@ -67,6 +69,8 @@ MAX_RUNGS = 200
 #: Least recompute, as a fraction of one forward pass, a larger model budget must save before
 #: ``optimal`` makes another exact plan of a large graph.
 MIN_GAIN = 0.005
+#: The rank of the integer program's candidates (``optim.milp``).
+MILP_RANK = -1
 #: Graphs with at most this many recomputable nodes: ``optimal`` plans every choice exactly.
 EXHAUSTIVE = 6
 #: Most extra joint-graph plans a fall-back to fewer recomputed segments may make.
@@ -199,7 +203,7 @@ def plan_training(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[
                               "gradients only)")
         limit -= fixed
     if chosen in ("none", *BUDGET_STRATEGIES):  # a budget alone: the least recompute that fits
-        return planner.optimal(limit, flags.search_jobs, fixed)
+        return planner.optimal(limit, flags.search_jobs, fixed, milp=not flags.no_milp)
     return _within_budget(limit, lambda name: planner.evaluate(name, flags.search_jobs), fixed)
 
 
@@ -273,10 +277,12 @@ class _Planner:
                         cuts=self.cuts if uses_cuts else "")
         return plan, _verified(net)
 
-    def optimal(self, limit: int, search_jobs: int,
-                fixed: int | None = None) -> tuple[MirrorPlan, NetworkPlan]:
+    def optimal(self, limit: int, search_jobs: int, fixed: int | None = None, *,
+                milp: bool = True) -> tuple[MirrorPlan, NetworkPlan]:
         """The least recomputation whose exact planned bytes fit ``limit`` (``optim.optimal``);
-        ``fixed``: the bytes outside the arena already taken off a whole-step budget.
+        ``fixed``: the bytes outside the arena already taken off a whole-step budget. When the
+        stages are not a chain and ``milp``, the integer program of ``optim.milp`` is tried
+        too, and the plan that recomputes less (exact FLOPs) wins.
 
         Raises:
             MirrorError: no plan fits; names the smallest planned bytes found.
@@ -364,18 +370,61 @@ class _Planner:
             order = (lambda c: (c.rank, c.flops))
         considered = [c for c in tried.values() if c is not None] + extra
         fits = sorted((c for c in considered if c.bytes <= limit), key=order)
+        milp_note = ""
+        if milp and stages and not is_chain(self.graph, stages):
+            terms = stage_terms(self.graph, stages, tail, nbytes, saved, self.cost)
+            found, milp_note = self._milp(terms, stages, limit, base.plan.planned_bytes)
+            considered += found
+            best = [fits[0]] if fits else []
+            if best and best[0].model is not None and not small:
+                best = [best[0]._replace(flops=self._flops_of(best[0].net))]
+            fits = sorted(best + [c for c in found if c.bytes <= limit],
+                          key=lambda c: (c.flops, c.bytes))
         seen = sorted(((int(top * LADDER ** c.rank), c.bytes) for c in considered
-                       if c.model is not None), reverse=True)
+                       if c.model is not None and c.rank != MILP_RANK), reverse=True)
         smallest = min([(base.plan.planned_bytes, "none"),
                         *((c.bytes, "optimal") for c in considered)])
         if not fits:
-            return self._optimal_fallback(limit, search_jobs, smallest, seen, fixed)
-        flops, got_bytes, counts, net, model, _ = fits[0]
+            mplan, net = self._optimal_fallback(limit, search_jobs, smallest, seen, fixed)
+            if milp_note:
+                mplan = dataclasses.replace(mplan, note=f"{mplan.note}; {milp_note}")
+            return mplan, net
+        flops, got_bytes, counts, net, model, rank = fits[0]
         note = (f"model {format_bytes(model)}, exact planner {format_bytes(got_bytes)} "
                 f"({100 * (got_bytes - model) / model:+.1f}%)" if model else
                 "a fixed strategy's plan was the cheapest that fits")
+        if rank == MILP_RANK:
+            note = f"integer program (stages not a chain): {note}"
+        elif milp_note:
+            note = f"{note}; {milp_note}"
         return self._described("optimal", counts, net, budget=limit, searched=seen,
                                note=note), _verified(net)
+
+    def _milp(self, terms: StageTerms, stages: Sequence[Any], limit: int, base: int
+              ) -> tuple[list[_Candidate], str]:
+        """The integer program (``optim.milp``) at model budgets from ``limit`` down, until
+        its counts' exact plan fits (at most ``ROUNDS`` exact plans); the candidates planned
+        and a note when it gave no plan that fits (time limit, no ``highspy``, infeasible)."""
+        overhead = max(0, base - terms.top())
+        budget, found = limit - overhead, []
+        status = "no plan that fits"
+        for _ in range(ROUNDS):
+            result = solve_milp(terms, int(budget))
+            log.debug("optimal: %s", result.summary())
+            if result.x is None:
+                status = result.status
+                break
+            counts = apply_attributes(self.graph, milp_counts(stages, terms, result.x))
+            net = self.counted(counts)
+            got = net.plan.planned_bytes
+            found.append(_Candidate(self._flops_of(net), got, counts, net,
+                                    int(result.peak) + overhead, MILP_RANK))
+            if got <= limit:
+                return found, ""
+            budget -= got - limit  # the exact planner needs more: lower the model budget
+        what = {"time limit": f"reached its {TIME_LIMIT:g} s time limit",
+                "unavailable": "needs highspy"}.get(status, f"found {status}")
+        return found, f"the integer program {what}; the dynamic program's plan is kept"
 
     def _exhaustive(self, candidates: list[Node], limit: int,
                     fixed: int | None) -> tuple[MirrorPlan, NetworkPlan]:
