@@ -1,7 +1,8 @@
 """Environment settings of the planners, read and validated in one place.
 
 Kill switches (for bisecting): ``NO_INPLACE``, ``NO_MEMORY_PLAN``, ``NO_MIRROR``, ``NO_ARENA``
-(the ``sharing`` strategy planned as MXNet's storage pool, ``pool``), ``DEBUG``.
+(the ``sharing`` strategy planned as MXNet's storage pool, ``pool``), ``NO_MILP``
+(``optimal`` keeps its dynamic program on graphs that are not a chain), ``DEBUG``.
 MXNet's names, both generations, with MXNet's defaults:
 
 | variable | default | meaning |
@@ -71,6 +72,7 @@ class PlannerFlags:
     no_memory_plan: bool = False
     no_arena: bool = False
     no_mirror: bool = False
+    no_milp: bool = False
     debug: int = 0
     search_jobs: int = 0
     update_in_backward: bool = False
@@ -94,6 +96,7 @@ def read_flags(env: Mapping[str, str] | None = None) -> PlannerFlags:
         no_memory_plan=_check01(env, "NO_MEMORY_PLAN"),
         no_arena=_check01(env, "NO_ARENA"),
         no_mirror=_check01(env, "NO_MIRROR"),
+        no_milp=_check01(env, "NO_MILP"),
         debug=env_int(env, ("DEBUG",), 0),
         search_jobs=env_int(env, ("SUBLINEAR_SEARCH_JOBS",), 0),
         update_in_backward=_check01(env, "SUBLINEAR_UPDATE_IN_BACKWARD"),

@@ -49,9 +49,12 @@ Guarantee: every plan returned has exact planned bytes <= budget; if none is fou
 error names the smallest planned bytes seen (``MirrorError`` from the caller).
 Legality: the counts are the same kind the other strategies give Alg. 2 (cut groups kept,
 other nodes recomputed once or twice), so every plan passes ``check_mirror_plan``.
-Complexity: O(K * S * (BUCKETS + sqrt S)) per solve for S <= ``MAX_PIECE`` * sqrt(K) the
-longest piece, vectorised over the buckets; at most ``ROUNDS`` exact plans plus the
-fall-backs.
+Complexity: O(K * S * sqrt S) once for every piece's costs (``Costs``, vectorised over all
+pieces, shared by the solves at every model budget), then O(K * S * BUCKETS) per solve for
+S <= ``MAX_PIECE`` * sqrt(K) the longest piece, one numpy pass per first stage; at most
+``ROUNDS`` exact plans plus the fall-backs (``optim.search``: large graphs jump along the
+ladder by the exact plan's excess or slack and plan a larger model budget only when the model
+recomputes less there).
 Invariant: the plan returned fits the budget by the exact planner's own count.
 """
 from __future__ import annotations
@@ -68,7 +71,7 @@ from symbol.graph import Entry, Graph, Node
 from .liveness import value_slots
 from .mirror import KEEP_OPS, eligible, forward_part
 
-__all__ = ["Stage", "Solution", "stage_model", "solve", "counts_of", "saved_bytes",
+__all__ = ["Stage", "Solution", "Costs", "stage_model", "solve", "counts_of", "saved_bytes",
            "light_nodes", "model_peak", "nested_step", "BUCKETS", "ROUNDS", "LIGHT_DEPTH",
            "MAX_PIECE"]
 
@@ -223,51 +226,141 @@ def nested_step(length: int) -> int:
     return max(2, round(math.sqrt(length)))
 
 
+class Costs:
+    """Every piece's model costs, for every first stage ``a`` and length ``L`` (1 ..
+    ``longest``), as arrays (budget-independent: made once, shared by every ``solve``).
+
+    Attributes (shape ``(K, longest)`` unless said; +inf bytes where ``a + L > K``):
+        live, flops: ``(3, K, longest)``, per mode ``recompute``, ``light``, ``nested``
+            (``nested`` for L >= 4 only); bytes live while the piece's backward runs, FLOPs;
+        grow: bytes the piece adds to the prefix (its end group);
+        single: ``(2, 3, K)``, for ``store`` then ``cheap``: live, grow, FLOPs of one stage.
+    """
+
+    MULTI = (RECOMPUTE, LIGHT, NESTED)
+
+    def __init__(self, stages: Sequence[Stage]) -> None:
+        k = len(stages)
+        self.k, self.longest = k, max(4, int(MAX_PIECE * math.sqrt(k)))
+        col = np.array([[s.saved, s.heavy, s.flops, s.cheap_flops, s.group_bytes,
+                         s.group_flops, s.largest] for s in stages], dtype=np.float64)
+        col = col.reshape(k, 7)
+        saved, heavy, flops, cheap, gbytes, gflops, largest = col.T
+        pre = [np.concatenate(([0.0], np.cumsum(x))) for x in (saved, heavy, flops, cheap)]
+        psaved, pheavy, pflops, pcheap = pre
+        self.single = np.array([[saved + 3 * largest, saved, np.zeros(k)],
+                                [heavy + 5 * largest, heavy, cheap]])
+        a = np.arange(k)[:, None]
+        length = np.arange(1, self.longest + 1)[None, :]
+        b = np.minimum(a + length, k)
+        valid = a + length <= k
+        widest_stage = np.empty((k, self.longest))  # running max of ``largest`` over a..b-1
+        widest_stage[:, 0] = largest
+        for j in range(1, self.longest):
+            widest_stage[:, j] = np.maximum(widest_stage[:, j - 1], largest[b[:, j] - 1])
+        work = 3 * widest_stage
+        end = b - 1
+        self.grow = np.where(valid, gbytes[end], np.inf)
+        rec_flops = pflops[b] - pflops[a] - gflops[end]
+        live = np.empty((3, k, self.longest))
+        live[0] = psaved[b] - psaved[a] + gbytes[end] + work
+        live[1] = pheavy[b] - pheavy[a] + 2 * widest_stage + gbytes[end] + work
+        fl = np.empty((3, k, self.longest))
+        fl[0] = rec_flops
+        fl[1] = rec_flops + pcheap[b] - pcheap[a]
+        inner, widest, again = _nested(a, a + length, psaved, pflops, gbytes, gflops, k)
+        live[2] = inner + widest + gbytes[end] + work
+        fl[2] = rec_flops + again
+        live[2][:, :3] = np.inf  # nested pieces have at least 4 stages
+        live[:, ~valid] = np.inf
+        self.live, self.flops = live, fl
+
+
+def _nested(a: np.ndarray, b: np.ndarray, psaved: np.ndarray, pflops: np.ndarray,
+            gbytes: np.ndarray, gflops: np.ndarray, k: int
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_Chain.cost``'s nested terms (inner groups' bytes, widest inner piece, FLOPs of the
+    second recomputation) for every (a, b) at once, one inner piece at a time."""
+    a, b = np.broadcast_arrays(a, b)
+    b = np.minimum(b, k)
+    if not a.size:
+        return np.zeros(a.shape), np.zeros(a.shape), np.zeros(a.shape)
+    step = np.maximum(2, np.rint(np.sqrt(np.maximum(b - a, 1)))).astype(np.int64)
+    inner = np.zeros(a.shape)
+    widest = np.zeros(a.shape)
+    again = np.zeros(a.shape)
+    for i in range(int(np.max((b - a + step - 1) // step))):
+        j = a + i * step
+        on = j < b
+        stop = np.minimum(j + step, b)
+        jc, sc = np.minimum(j, k), np.maximum(stop, 1)
+        widest = np.where(on, np.maximum(widest, psaved[sc] - psaved[jc]), widest)
+        again = np.where(on, again + pflops[sc] - pflops[jc] - gflops[sc - 1], again)
+        g = j + step - 1
+        inner = np.where(g < b - 1, inner + gbytes[np.minimum(g, k - 1)], inner)
+    return inner, widest, again
+
+
 def solve(stages: Sequence[Stage], tail: int, budget: int, *,
-          buckets: int = BUCKETS) -> Solution | None:
-    """Step 2: the least-FLOPs walk whose model peak is <= ``budget`` (None if none)."""
+          buckets: int = BUCKETS, costs: Costs | None = None) -> Solution | None:
+    """Step 2: the least-FLOPs walk whose model peak is <= ``budget`` (None if none).
+
+    ``costs``: the stages' ``Costs`` (made here when not given; a caller solving one chain
+    at several budgets makes it once). Vectorised: for each first stage ``a``, one pass over
+    every piece length and bucket (ties go to the earlier first stage, then the single-stage
+    modes, then ``recompute``, ``light``, ``nested``, as a scalar loop in that order would).
+    """
     k = len(stages)
     if budget <= 0:
         return None
-    chain = _Chain(stages)
+    costs = costs or Costs(stages)
     unit = budget / buckets
     size = buckets + 1
-    longest = max(4, int(MAX_PIECE * math.sqrt(k)))
     table = np.full((k + 1, size), math.inf)
     table[0, 0] = 0.0
-    choice = np.full((k + 1, size), -1, dtype=np.int64)  # index into ``moves``
-    moves: list[tuple[int, str, int]] = []  # (from position, mode, prefix shift in buckets)
-
-    def relax(a: int, b: int, mode: str, largest: int) -> bool:
-        # F[b][p + grow] <- F[a][p] + flops, for the p with p + live <= budget
-        live, grow, flops = chain.cost(a, b, mode, largest)
-        limit = int((budget - live) // unit)
-        shift = math.ceil(grow / unit)
-        top = min(limit, size - 1 - shift)
-        if top < 0:
-            return False
-        src = table[a, :top + 1] + flops
-        dst = table[b, shift:shift + top + 1]
-        better = src < dst
-        if better.any():
-            dst[better] = src[better]
-            moves.append((a, mode, shift))
-            choice[b, shift:shift + top + 1][better] = len(moves) - 1
-        return True
-
+    # the move into each cell, as (first stage a) * 8 + mode code (index into ``_CODES``)
+    choice = np.full((k + 1, size), -1, dtype=np.int64)
+    flat_t, flat_c = table.reshape(-1), choice.reshape(-1)
+    limit = np.floor((budget - costs.live) / unit)  # (3, K, longest): last prefix bucket
+    shift = np.ceil(costs.grow / unit)
+    top = np.minimum(limit, size - 1 - np.where(np.isfinite(shift), shift, size))
+    single_top = np.minimum(np.floor((budget - costs.single[:, 0]) / unit),
+                            size - 1 - np.ceil(costs.single[:, 1] / unit))
+    single_shift = np.ceil(costs.single[:, 1] / unit).astype(np.int64)
+    cols = np.arange(size)
     for a in range(k):
-        if not np.isfinite(table[a]).any():
+        reached = np.flatnonzero(np.isfinite(table[a]))
+        if not reached.size:
             continue
-        relax(a, a + 1, STORE, stages[a].largest)
-        relax(a, a + 1, CHEAP, stages[a].largest)
-        largest = 0
-        for b in range(a + 1, min(k, a + longest) + 1):
-            largest = max(largest, stages[b - 1].largest)
-            fits = [relax(a, b, mode, largest) for mode in (RECOMPUTE, LIGHT)]
-            if b - a >= 4:
-                fits.append(relax(a, b, NESTED, largest))
-            if not any(fits):
-                break
+        lo, hi = int(reached[0]), int(reached[-1]) + 1
+        for m in range(2):  # store, cheap: one stage
+            t = min(hi - 1, int(max(single_top[m, a], lo - 1)))
+            _relax(flat_t, flat_c, table[a, lo:t + 1] + costs.single[m, 2, a],
+                   (a + 1) * size + single_shift[m, a] + cols[lo:t + 1], a * 8 + m)
+        # pieces: up to the first length where no mode fits (as the scalar loop's break)
+        fits = (top[:, a, :] >= 0).any(axis=0)
+        n = int(np.argmin(fits)) if not fits.all() else costs.longest
+        if n == 0:
+            continue
+        # (length, prefix): the least FLOPs of a mode that fits after that prefix
+        prefix = cols[None, lo:hi]
+        lim, fl = top[:, a, :n, None], costs.flops[:, a, :n, None]
+        eff = np.where(prefix <= lim[0], fl[0], math.inf)
+        eff = np.minimum(eff, np.where(prefix <= lim[1], fl[1], math.inf))
+        eff = np.minimum(eff, np.where(prefix <= lim[2], fl[2], math.inf))
+        vals = table[a, None, lo:hi] + eff
+        rows, at = np.nonzero(np.isfinite(vals))
+        dest = (a + 1 + rows) * size + shift[a, rows].astype(np.int64) + lo + at
+        src = vals[rows, at]
+        better = src < flat_t[dest]
+        rows, at, dest = rows[better], at[better] + lo, dest[better]
+        flat_t[dest] = src[better]
+        # the mode: the first of equal FLOPs (recompute, light, nested), as the scalar loop
+        got = eff[rows, at - lo]
+        mode = np.where((at <= top[0, a, rows]) & (costs.flops[0, a, rows] == got), 0,
+                        np.where((at <= top[1, a, rows]) & (costs.flops[1, a, rows] == got),
+                                 1, 2))
+        flat_c[dest] = a * 8 + 2 + mode
     last = table[k]
     ok = [p for p in range(size) if np.isfinite(last[p]) and p * unit + tail <= budget]
     if not ok:
@@ -277,11 +370,23 @@ def solve(stages: Sequence[Stage], tail: int, budget: int, *,
     pieces: list[tuple[int, int, str]] = []
     b = k
     while b > 0:
-        a, mode, shift = moves[int(choice[b, p])]
-        pieces.append((a, b, mode))
-        b, p = a, p - shift
+        a, m = divmod(int(choice[b, p]), 8)
+        pieces.append((a, b, _CODES[m]))
+        grow = costs.single[m, 1, a] if m < 2 else costs.grow[a, b - a - 1]
+        b, p = a, p - int(math.ceil(grow / unit))
     pieces.reverse()
     return Solution(tuple(pieces), flops, model_peak(stages, pieces, tail))
+
+
+_CODES = (STORE, CHEAP, RECOMPUTE, LIGHT, NESTED)
+
+
+def _relax(flat_t: np.ndarray, flat_c: np.ndarray, src: np.ndarray, dest: np.ndarray,
+           move: int) -> None:
+    """table[dest] <- min(itself, src) (flat, distinct indices), remembering ``move``."""
+    better = src < flat_t[dest]
+    flat_t[dest[better]] = src[better]
+    flat_c[dest[better]] = move
 
 
 def model_peak(stages: Sequence[Stage], pieces: Sequence[tuple[int, int, str]],

@@ -29,6 +29,7 @@ only the best plan so far is kept.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -45,7 +46,8 @@ from .mirror import (BUDGET_STRATEGIES, MIRROR_STRATEGIES, MirrorError, MirrorPl
                      apply_attributes, eligible, forward_flops,
                      copies_in, cut_groups, describe, drop_cheap, forced, has_marks, parse_bytes,
                      recursive_counts, resolve_mirror, segments, unmirrored_lower_bound)
-from .optimal import ROUNDS, counts_of, model_peak, saved_bytes, solve, stage_model
+from .milp import TIME_LIMIT, StageTerms, is_chain, milp_counts, solve_milp, stage_terms
+from .optimal import ROUNDS, Costs, Solution, counts_of, model_peak, saved_bytes, solve, stage_model
 from .parallel import Progress, available_jobs, score_all
 from .pipeline import NetworkPlan, PlanHints, collector_paused, plan_network
 
@@ -64,6 +66,11 @@ LADDER = 0.97
 #: budget and make at most ``optim.optimal.ROUNDS`` plans; at most ``MAX_RUNGS`` rungs.
 FULL_LADDER = 400
 MAX_RUNGS = 200
+#: Least recompute, as a fraction of one forward pass, a larger model budget must save before
+#: ``optimal`` makes another exact plan of a large graph.
+MIN_GAIN = 0.005
+#: The rank of the integer program's candidates (``optim.milp``).
+MILP_RANK = -1
 #: Graphs with at most this many recomputable nodes: ``optimal`` plans every choice exactly.
 EXHAUSTIVE = 6
 #: Most extra joint-graph plans a fall-back to fewer recomputed segments may make.
@@ -196,7 +203,7 @@ def plan_training(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[
                               "gradients only)")
         limit -= fixed
     if chosen in ("none", *BUDGET_STRATEGIES):  # a budget alone: the least recompute that fits
-        return planner.optimal(limit, flags.search_jobs, fixed)
+        return planner.optimal(limit, flags.search_jobs, fixed, milp=not flags.no_milp)
     return _within_budget(limit, lambda name: planner.evaluate(name, flags.search_jobs), fixed)
 
 
@@ -270,10 +277,12 @@ class _Planner:
                         cuts=self.cuts if uses_cuts else "")
         return plan, _verified(net)
 
-    def optimal(self, limit: int, search_jobs: int,
-                fixed: int | None = None) -> tuple[MirrorPlan, NetworkPlan]:
+    def optimal(self, limit: int, search_jobs: int, fixed: int | None = None, *,
+                milp: bool = True) -> tuple[MirrorPlan, NetworkPlan]:
         """The least recomputation whose exact planned bytes fit ``limit`` (``optim.optimal``);
-        ``fixed``: the bytes outside the arena already taken off a whole-step budget.
+        ``fixed``: the bytes outside the arena already taken off a whole-step budget. When the
+        stages are not a chain and ``milp``, the integer program of ``optim.milp`` is tried
+        too, and the plan that recomputes less (exact FLOPs) wins.
 
         Raises:
             MirrorError: no plan fits; names the smallest planned bytes found.
@@ -303,10 +312,19 @@ class _Planner:
         # that a smaller budget chooses among the same plans as a larger one
         tried: dict[int, _Candidate | None] = {}
         planned: dict[frozenset[tuple[Node, int]], tuple[float, int, NetworkPlan]] = {}
+        small = len(self.graph.nodes) <= FULL_LADDER
+        costs = Costs(stages)  # every piece's model costs, shared by the rungs' solves
+
+        solved: dict[int, Solution | None] = {}
+
+        def solved_at(j: int) -> Solution | None:
+            if j not in solved:
+                solved[j] = solve(stages, tail, int(top * LADDER ** j), costs=costs)
+            return solved[j]
 
         def rung(j: int) -> _Candidate | None:
             if j not in tried:
-                solution = solve(stages, tail, int(top * LADDER ** j))
+                solution = solved_at(j)
                 if solution is None:
                     tried[j] = None
                 else:
@@ -314,12 +332,21 @@ class _Planner:
                     key = frozenset(counts.items())
                     if key not in planned:  # nearby model budgets often give the same walk
                         net = self.counted(counts)
-                        planned[key] = (self._flops_of(net), net.plan.planned_bytes, net)
+                        # large graphs order by rung: the model's FLOPs only break ties
+                        flops = self._flops_of(net) if small else solution.flops
+                        planned[key] = (flops, net.plan.planned_bytes, net)
                     flops, got, net = planned[key]
                     tried[j] = _Candidate(flops, got, counts, net, solution.peak + overhead, j)
             return tried[j]
+
+        def worth(j: int, than: int) -> bool:
+            # an exact plan at rung j pays only if the model recomputes less there by
+            # MIN_GAIN of a forward pass (a solve costs a fraction of an exact plan)
+            a, b = solved_at(j), solved_at(than)
+            return a is not None and b is not None and a.flops <= b.flops - gain
+        gain = MIN_GAIN * sum(self.cost.values())
         extra: list[_Candidate] = []
-        if len(self.graph.nodes) <= FULL_LADDER:
+        if small:
             # small graphs (plans are cheap): every rung and every fixed strategy; the least
             # recompute that fits among plans that do not depend on the budget, so a smaller
             # budget never plans more bytes, nor recomputes less
@@ -336,31 +363,68 @@ class _Planner:
                                         dict(mplan.requested), net, None, MAX_RUNGS + k))
             order: Callable[[_Candidate], tuple[float, ...]] = (
                 lambda c: (c.flops, c.bytes, c.rank))
-        else:  # start where the model budget meets the budget, at most ROUNDS plans
+        else:  # the largest model budget that fits, in few exact plans
             room = max(limit - overhead, 1)
-            j = max(0, math.ceil(math.log(room / top) / math.log(LADDER))) if room < top else 0
-            start = j
-            while len(tried) < ROUNDS and (got := rung(j)) is not None and got.bytes > limit:
-                j += 1  # the exact planner needs more bytes than the model: a smaller budget
-            if j == start:  # fits at once: a larger model budget may fit too, recomputing less
-                while len(tried) < ROUNDS and j > 0 and (got := rung(j - 1)) is not None \
-                        and got.bytes <= limit:
-                    j -= 1
-            order = (lambda c: (c.rank, c.flops))  # the largest model budget that fits
+            _search_rungs(rung, tried, limit, _rung_of(room / top), lambda: len(planned),
+                          worth)
+            order = (lambda c: (c.rank, c.flops))
         considered = [c for c in tried.values() if c is not None] + extra
         fits = sorted((c for c in considered if c.bytes <= limit), key=order)
+        milp_note = ""
+        if milp and stages and not is_chain(self.graph, stages):
+            terms = stage_terms(self.graph, stages, tail, nbytes, saved, self.cost)
+            found, milp_note = self._milp(terms, stages, limit, base.plan.planned_bytes)
+            considered += found
+            best = [fits[0]] if fits else []
+            if best and best[0].model is not None and not small:
+                best = [best[0]._replace(flops=self._flops_of(best[0].net))]
+            fits = sorted(best + [c for c in found if c.bytes <= limit],
+                          key=lambda c: (c.flops, c.bytes))
         seen = sorted(((int(top * LADDER ** c.rank), c.bytes) for c in considered
-                       if c.model is not None), reverse=True)
+                       if c.model is not None and c.rank != MILP_RANK), reverse=True)
         smallest = min([(base.plan.planned_bytes, "none"),
                         *((c.bytes, "optimal") for c in considered)])
         if not fits:
-            return self._optimal_fallback(limit, search_jobs, smallest, seen, fixed)
-        flops, got_bytes, counts, net, model, _ = fits[0]
+            mplan, net = self._optimal_fallback(limit, search_jobs, smallest, seen, fixed)
+            if milp_note:
+                mplan = dataclasses.replace(mplan, note=f"{mplan.note}; {milp_note}")
+            return mplan, net
+        flops, got_bytes, counts, net, model, rank = fits[0]
         note = (f"model {format_bytes(model)}, exact planner {format_bytes(got_bytes)} "
                 f"({100 * (got_bytes - model) / model:+.1f}%)" if model else
                 "a fixed strategy's plan was the cheapest that fits")
+        if rank == MILP_RANK:
+            note = f"integer program (stages not a chain): {note}"
+        elif milp_note:
+            note = f"{note}; {milp_note}"
         return self._described("optimal", counts, net, budget=limit, searched=seen,
                                note=note), _verified(net)
+
+    def _milp(self, terms: StageTerms, stages: Sequence[Any], limit: int, base: int
+              ) -> tuple[list[_Candidate], str]:
+        """The integer program (``optim.milp``) at model budgets from ``limit`` down, until
+        its counts' exact plan fits (at most ``ROUNDS`` exact plans); the candidates planned
+        and a note when it gave no plan that fits (time limit, no ``highspy``, infeasible)."""
+        overhead = max(0, base - terms.top())
+        budget, found = limit - overhead, []
+        status = "no plan that fits"
+        for _ in range(ROUNDS):
+            result = solve_milp(terms, int(budget))
+            log.debug("optimal: %s", result.summary())
+            if result.x is None:
+                status = result.status
+                break
+            counts = apply_attributes(self.graph, milp_counts(stages, terms, result.x))
+            net = self.counted(counts)
+            got = net.plan.planned_bytes
+            found.append(_Candidate(self._flops_of(net), got, counts, net,
+                                    int(result.peak) + overhead, MILP_RANK))
+            if got <= limit:
+                return found, ""
+            budget -= got - limit  # the exact planner needs more: lower the model budget
+        what = {"time limit": f"reached its {TIME_LIMIT:g} s time limit",
+                "unavailable": "needs highspy"}.get(status, f"found {status}")
+        return found, f"the integer program {what}; the dynamic program's plan is kept"
 
     def _exhaustive(self, candidates: list[Node], limit: int,
                     fixed: int | None) -> tuple[MirrorPlan, NetworkPlan]:
@@ -489,6 +553,48 @@ class _Planner:
         if net.plan.planned_bytes > base or not copies_in(net.joint):
             return {}, self.counted({})  # (no copy left: the graph without recomputation)
         return counts, net
+
+
+def _rung_of(ratio: float) -> int:
+    """The first rung of the ladder whose model budget is at most ``ratio`` of the top."""
+    if ratio >= 1:
+        return 0
+    return min(MAX_RUNGS, max(0, math.ceil(math.log(ratio) / math.log(LADDER) - 1e-9)))
+
+
+def _search_rungs(rung: Callable[[int], Any], tried: Mapping[int, Any], limit: int,
+                  start: int, plans: Callable[[], int],
+                  worth: Callable[[int, int], bool]) -> None:
+    """Find the smallest rung (largest model budget) whose exact plan fits ``limit`` in at most
+    ``ROUNDS`` exact plans (``plans()``: how many were made; ``tried``: the rungs tried): from
+    ``start``, each plan's excess or slack against ``limit`` says how many rungs to move (the
+    exact planner scales the model's bytes by about the same factor at a nearby rung), then
+    bisection between the
+    smallest rung that fits and the largest above it that does not. A rung above the one
+    that fits is planned only when ``worth(rung, fit)`` (the model recomputes less there)."""
+    fit: int | None = None  # smallest rung known to fit
+    over = -1  # largest rung known not to fit (below ``fit``)
+    j, solves = start, 0
+    while plans() < ROUNDS and solves < 2 * ROUNDS and 0 <= j < MAX_RUNGS:
+        solves += 1
+        got = rung(j)
+        if got is None:  # the model fits nothing at this budget: nor at any smaller one
+            break
+        log.debug("optimal: rung %d: model %d, exact %d bytes (limit %d)", j, got.model,
+                  got.bytes, limit)
+        if got.bytes <= limit:
+            fit = j if fit is None else min(fit, j)
+        else:
+            over = max(over, j)
+        step = math.log(limit / got.bytes) / math.log(1 / LADDER)  # rungs of slack (+)
+        guess = j - max(1, round(step)) if got.bytes <= limit else j + max(1, math.ceil(-step))
+        if fit is not None:
+            guess = min(guess, fit - 1)
+            if guess <= over:
+                guess = (over + fit) // 2
+            if guess <= over or guess < 0 or guess in tried or not worth(guess, fit):
+                break
+        j = guess
 
 
 def _halves(items: list[Any]) -> list[list[Any]]:
