@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ALLOWED = {"symbol": {"numpy", "lark"}, "optim": {"numpy", "symbol"},
+ALLOWED = {"symbol": {"numpy", "lark"}, "optim": {"numpy", "symbol", "highspy"},
            "executor": {"numpy", "torch", "symbol", "optim", "tqdm", "matplotlib",
                         "sublinear_examples", "safetensors", "sklearn"}}
 #: Network modules of examples/: what ``executor.app.nets.example_module`` imports.
