@@ -87,6 +87,9 @@ def add_train_parser(sub: Any) -> None:
                    help="update each parameter inside the backward pass as soon as its "
                    "gradient is final, so parameter gradients take no memory of their own "
                    "(default: on, except with data parallel workers)")
+    p.add_argument("--microbatch", type=positive_int, default=1, metavar="K",
+                   help="split each batch into K slices run in turn, gradients accumulated, "
+                   "one update per batch; the plan is made for the slice (default 1)")
     p.add_argument("--save", metavar="DIR", help="write a checkpoint into DIR after every "
                    "epoch (DIR/epoch-NNNN.safetensors)")
     p.add_argument("--resume", metavar="DIR|FILE", help="continue from a checkpoint (the "
@@ -214,7 +217,8 @@ def _config(args: argparse.Namespace) -> Any:
                          lr_schedule=args.lr_schedule, warmup=args.warmup, ctx=args.ctx,
                          dtype=args.dtype, strategy=args.strategy, mirror=args.mirror,
                          budget=args.budget, budget_scope=args.budget_scope, seed=args.seed,
-                         update_in_backward=args.update_in_backward)
+                         update_in_backward=args.update_in_backward,
+                         microbatch=args.microbatch)
     config.check()
     return config
 
@@ -253,7 +257,7 @@ def _train(args: argparse.Namespace, out: TextIO, resume: Path | None, env: Any)
     final.update(data=dataset.name, mirror=trainer.exe.mirror_plan.strategy,
                  planned_bytes=rep["planned_bytes"], total_bytes=trainer.exe.plan.total_bytes,
                  update_in_backward=trainer.update_in_backward, workers=env.world_size,
-                 dtype=config.dtype)
+                 dtype=config.dtype, microbatch=config.microbatch)
     if args.json:
         print(json.dumps({"final": True, **final}), file=out)
     else:

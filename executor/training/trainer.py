@@ -86,6 +86,7 @@ class TrainConfig:
     seed: int = 0
     max_steps: int | None = None  # stop after this many steps in all (the demo's short runs)
     update_in_backward: bool | None = None  # None: on, except with data parallel workers
+    microbatch: int = 1  # slices per batch, run in turn with gradient accumulation
 
     def check(self) -> None:
         """Raise DataError-like user errors for values no run can use."""
@@ -99,7 +100,7 @@ class TrainConfig:
             raise ExecutorError(f"unknown learning-rate schedule {self.lr_schedule!r}; "
                                 f"expected one of {', '.join(SCHEDULES)}")
         for name, value, low in (("batch", self.batch, 1), ("epochs", self.epochs, 1),
-                                 ("warmup", self.warmup, 0)):
+                                 ("warmup", self.warmup, 0), ("microbatch", self.microbatch, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ExecutorError(f"{name} must be an integer >= {low}, got {value!r}")
         for key, number in (("lr", self.lr), ("momentum", self.momentum), ("wd", self.wd)):
@@ -154,6 +155,13 @@ class Trainer:
             raise DataError(f"batch {config.batch} does not split into {workers} equal worker "
                             f"shares; use a multiple of {workers}")
         self.local_batch = config.batch // workers
+        k = config.microbatch
+        if self.local_batch % k:
+            raise DataError(f"batch {self.local_batch} (per worker) does not split into "
+                            f"{k} equal microbatches; use a multiple of {k}")
+        if k > 1 and self.env is not None:
+            raise DataError("microbatches with data parallel workers are not supported yet")
+        self.slice = self.local_batch // k  # the batch the network is bound (and planned) for
         self.symbol, self.dataset, self.config = symbol, dataset, config
         args = symbol.list_arguments()
         self.label = dataset.label
@@ -170,11 +178,14 @@ class Trainer:
                             f"{', '.join(unknown)} (its inputs: "
                             f"{', '.join(a for a in args if declared.get(a))})")
         self.inputs = [a for a in args if a in samples]
-        shapes = {a: (self.local_batch, *samples[a]) for a in self.inputs}
+        shapes = {a: (self.slice, *samples[a]) for a in self.inputs}
         self.fixed = [a for a in args if a not in samples and declared.get(a)]
         update = config.update_in_backward
         if update is None:
-            update = self.env is None and config.dtype != "float16"
+            update = self.env is None and config.dtype != "float16" and k == 1
+        elif update and k > 1:
+            raise DataError("microbatches accumulate gradients over the slices before the "
+                            "update: leave out --update-in-backward")
         elif update and self.env is not None:
             raise DataError("the update inside the backward pass and data parallel workers "
                             "exclude each other (gradients must be summed over the workers "
@@ -189,6 +200,8 @@ class Trainer:
                             f"training samples of {dataset.name}")
         reqs = default_grad_req(args, [*self.inputs, *self.fixed])
         self.params = [a for a in args if reqs[a] == "write"]
+        if k > 1:  # MXNet's gradient accumulation: zeroed before each batch, summed over slices
+            reqs = {a: "add" if r == "write" else r for a, r in reqs.items()}
         torch.manual_seed(config.seed)
         self.scaler = LossScaler() if config.dtype == "float16" else None
         bound, var_dtype = symbol, config.dtype
@@ -253,7 +266,9 @@ class Trainer:
     def _loss_and_hits(self, outs: list[torch.Tensor], labels: np.ndarray,
                        rows: int) -> tuple[float, int | None]:
         """(mean loss, correct predictions) over the first ``rows`` samples."""
-        out = outs[0][:rows].float()
+        out = outs[0][:rows]
+        if out.dtype in (torch.float16, torch.bfloat16):  # mixed precision: read in float32
+            out = out.float()
         if self.head == "SoftmaxOutput" and out.dim() == 2:
             y = torch.as_tensor(labels[:rows], device=out.device).long()
             picked = out.gather(1, y[:, None]).clamp_min(1e-30)
@@ -264,8 +279,11 @@ class Trainer:
     def train_step(self, batch: Mapping[str, np.ndarray], total_steps: int) -> tuple[float,
                                                                                      int | None]:
         """Forward, backward and one optimizer step on the global ``batch``: (loss, correct),
-        over the whole batch (all workers)."""
+        over the whole batch (all workers, all microbatches)."""
         mine = self._share(batch)
+        k = self.config.microbatch
+        if k > 1:
+            return self._microbatch_step(mine, total_steps)
         outs = self._feed(mine, True)
         loss, hits = self._loss_and_hits(outs, mine[self.label], self.local_batch)
         if self.parallel is not None:  # every worker decides alike on divergence
@@ -274,27 +292,61 @@ class Trainer:
         if not math.isfinite(loss):
             raise RunError(f"training diverged at epoch {self.epoch + 1}, step {self.step + 1}: "
                            f"the loss is {loss}; try a smaller --lr")
-        lr = learning_rate(self.config, self.step, total_steps)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        scale = 1.0
-        if self.scaler is not None:  # float16: the loss layers' gradients are scaled by S
-            scale = self.exe.state["loss_scale"] = self.scaler.scale
+        scale = self._prepare(total_steps)
         self.exe.backward()  # with update_in_backward, every parameter is updated in here
         if self.parallel is not None:
             self.parallel.finish()
         if not self.update_in_backward:
-            with torch.no_grad():
-                grads = [self.exe.grad_dict[n] for n in self.params]
-                if self.scaler is not None and not self.scaler.update(grads):
-                    self.skipped += 1  # an overflow: no step, a smaller scale next time
-                    self.step += 1
-                    return loss, hits
-                # rescale_grad = 1 / batch, as MXNet (and 1 / S under loss scaling)
-                torch._foreach_mul_(grads, 1.0 / (self.config.batch * scale))
-                self.optimizer.step()
+            self._apply(scale)
         self.step += 1
         return loss, hits
+
+    def _prepare(self, total_steps: int) -> float:
+        """Set this step's learning rate (and float16's loss scale); returns the scale."""
+        lr = learning_rate(self.config, self.step, total_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        if self.scaler is None:
+            return 1.0
+        self.exe.state["loss_scale"] = self.scaler.scale  # multiplies the loss gradients
+        return self.scaler.scale
+
+    def _apply(self, scale: float) -> None:
+        """The update after the backward pass(es): rescale, (float16) skip on overflow, step."""
+        with torch.no_grad():
+            grads = [self.exe.grad_dict[n] for n in self.params]
+            if self.scaler is not None and not self.scaler.update(grads):
+                self.skipped += 1  # an overflow: no step, a smaller scale next time
+                return
+            # rescale_grad = 1 / batch, as MXNet (and 1 / S under loss scaling)
+            torch._foreach_mul_(grads, 1.0 / (self.config.batch * scale))
+            self.optimizer.step()
+
+    def _microbatch_step(self, batch: Mapping[str, np.ndarray],
+                         total_steps: int) -> tuple[float, int | None]:
+        """``microbatch`` slices in turn: forward and backward each, the gradients summed
+        (``grad_req='add'``), then one update. BatchNorm normalises each slice with its own
+        statistics and updates its moving statistics once per slice."""
+        k, n = self.config.microbatch, self.slice
+        scale = self._prepare(total_steps)
+        with torch.no_grad():
+            for name in self.params:
+                self.exe.grad_dict[name].zero_()
+        total, hit_sum, known = 0.0, 0, True
+        for i in range(k):
+            part = {key: v[i * n:(i + 1) * n] for key, v in batch.items()}
+            loss, hits = self._loss_and_hits(self._feed(part, True), part[self.label], n)
+            if not math.isfinite(loss):
+                raise RunError(f"training diverged at epoch {self.epoch + 1}, step "
+                               f"{self.step + 1} (microbatch {i + 1}): the loss is {loss}; "
+                               "try a smaller --lr")
+            self.exe.backward()
+            total += loss * n
+            known = known and hits is not None
+            hit_sum += hits or 0
+        self._apply(scale)
+        self.step += 1
+        return total / (k * n), (hit_sum if known else None)
 
     def _update_one(self, name: str, grad: torch.Tensor) -> None:
         """The gradient-ready hook with ``update_in_backward``: rescale ``grad`` and step
@@ -318,9 +370,9 @@ class Trainer:
         total = 0.0
         hits = rows_seen = 0
         correct_known = True
-        for batch, rows in self.dataset.eval_batches(self.config.batch):
+        for batch, rows in self.dataset.eval_batches(self.slice * self._workers):
             mine = self._share(batch)  # the padded rows are the last worker's
-            rows = min(max(rows - self.rank * self.local_batch, 0), self.local_batch)
+            rows = min(max(rows - self.rank * self.slice, 0), self.slice)
             if rows == 0:
                 continue
             loss, hit = self._loss_and_hits(self._feed(mine, False), mine[self.label], rows)
