@@ -152,9 +152,11 @@ def _cannot_meet(limit: int, smallest: tuple[int, str], fixed: int | None = None
         what = (f"memory budget {format_bytes(limit + fixed)} for the whole step "
                 f"({format_bytes(fixed)} of parameters, their gradients, inputs, auxiliary "
                 f"states and workspace; {format_bytes(limit)} left)")
-    return MirrorError(f"{what} cannot be met: the smallest plan found needs "
-                       f"{format_bytes(smallest[0])} of activations and gradients (mirror "
-                       f"strategy {smallest[1]}, {smallest[0]:,} bytes)")
+    err = MirrorError(f"{what} cannot be met: the smallest plan found needs "
+                      f"{format_bytes(smallest[0])} of activations and gradients (mirror "
+                      f"strategy {smallest[1]}, {smallest[0]:,} bytes)")
+    err.smallest = smallest[0] + (fixed or 0)  # type: ignore[attr-defined]  # what fits
+    return err
 
 
 @collector_paused()

@@ -17,7 +17,7 @@ from symbol import Symbol
 from symbol.gradient import MIRROR_OF, JointGraph
 from symbol.units import SIZE_HELP, format_bytes
 
-from .cliargs import add_net_options, image_path, positive_int, size_arg
+from .cliargs import add_net_options, image_path, non_negative_int, positive_int, size_arg
 from .nets import load_net
 from ..progress import progress_bar
 
@@ -55,6 +55,13 @@ def add_plan_parser(sub: Any) -> None:
                    help="float32 (default) or float64 everywhere; bfloat16 or float16: mixed "
                    "precision (matrix products and stored activations in the low dtype, "
                    "float32 parameters, BatchNorm statistics and loss; see docs/precision.md)")
+    p.add_argument("--fit", type=size_arg, default=None, metavar="SIZE",
+                   help="search dtype (float32, bfloat16), microbatch count and recomputation "
+                   "for the fastest predicted step whose whole step (optimizer state "
+                   "included) fits SIZE; prints the choice and the alternatives weighed")
+    p.add_argument("--optimizer-slots", type=non_negative_int, default=1, metavar="N",
+                   help="with --fit: float32 optimizer state arrays per parameter (SGD with "
+                   "momentum 1, Adam 2; default 1)")
     p.add_argument("--update-in-backward", action="store_true", default=None,
                    help="plan the optimizer inside the backward pass: each parameter's update "
                    "runs as soon as its gradient is final, so parameter gradients are "
@@ -208,6 +215,8 @@ def draw_timeline(plan: MemoryPlan, path: str, title: str) -> None:
 def run_plan(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Entry point of ``sublinear plan``."""
     out = out or sys.stdout
+    if args.fit is not None:
+        return run_fit(args, out)
     with progress_bar("planning", quiet=args.json) as bar:
         net, mplan, nplan = make_plan(args, bar)
     plan = nplan.plan
@@ -221,4 +230,52 @@ def run_plan(args: argparse.Namespace, out: TextIO | None = None) -> int:
         plan_table(Path(args.net).stem, plan, out, mplan, nplan.joint)
         if args.saved:
             print(mplan.print_saved(executed_saved(mplan, nplan.joint)), file=out)
+    return 0
+
+
+def search_fit(args: argparse.Namespace) -> Any:
+    """The ``--fit`` search (:func:`optim.fit.fit_plan`) for the network ``args`` names."""
+    from optim.fit import fit_plan
+    net, shapes, reqs = planning_inputs(args)
+    full = dict(shapes)
+    args_shapes, _, _ = net.infer_shape_partial(**shapes)
+    for name, shape in zip(net.list_arguments(), args_shapes, strict=True):
+        if reqs.get(name) == "null" and shape is not None and not name.endswith("label"):
+            full.setdefault(name, tuple(shape))
+    return fit_plan(net, full, budget=int(args.fit), grad_req=reqs,
+                    aux=net.list_auxiliary_states(), optimizer_slots=args.optimizer_slots)
+
+
+def fit_dict(result: Any) -> dict[str, Any]:
+    """The machine-readable ``--fit`` report."""
+    def row(c: Any) -> dict[str, Any]:
+        return {"dtype": c.dtype, "microbatch": c.microbatch, "mirror": c.mirror,
+                "step_bytes": c.step_bytes, "recompute": round(c.recompute, 4),
+                "predicted_s": None if c.seconds == float("inf") else c.seconds,
+                "fits": c.fits, "note": c.note}
+    return {"budget": result.budget, "chosen": row(result.chosen),
+            "baseline_bytes": result.baseline_bytes,
+            "reduction": round(result.reduction, 2),
+            "candidates": [row(c) for c in result.candidates]}
+
+
+def run_fit(args: argparse.Namespace, out: TextIO) -> int:
+    """``sublinear plan NET --fit SIZE``: the choice, then every alternative weighed."""
+    result = search_fit(args)
+    if args.json:
+        print(json.dumps(fit_dict(result), indent=2), file=out)
+        return 0
+    print(result.summary(), file=out)
+    rows = [("dtype", "microbatches", "mirror", "whole step", "recompute", "predicted",
+             "fits")]
+    for c in result.candidates:
+        rows.append((c.dtype, str(c.microbatch), c.mirror,
+                     format_bytes(c.step_bytes) if c.step_bytes else "-",
+                     f"+{100 * c.recompute:.0f}%" if c.step_bytes else "-",
+                     f"{1e3 * c.seconds:.2f} ms" if c.seconds != float("inf") else "-",
+                     ("yes" if c.fits else "no") + (" *" if c is result.chosen else "")))
+    for line in format_table(rows, right=3):
+        print(line, file=out)
+    print(f"float32 without planning (strategy none): {format_bytes(result.baseline_bytes)}; "
+          "predicted times: a model (docs/precision.md)", file=out)
     return 0

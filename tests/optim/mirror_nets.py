@@ -121,6 +121,8 @@ SYM_PARAMS = {
                          batch=2),
     "inception.sym": dict(blocks=((4, 4, 4, 2, 2, 2), (4, 4, 8, 2, 4, 4)), image_size=16,
                           batch=2, num_classes=5),
+    "wrn.sym": dict(depth=10, widen=1, image_shape=(3, 16, 16), num_classes=5, batch=2,
+                    dropout=0.3),
 }
 
 
