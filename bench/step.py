@@ -135,7 +135,7 @@ def main() -> None:
         "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
                         else "cpu"),
         "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "steps": args.steps * args.rounds, "ours_ms": round(ours_ms, 2)}
+        "steps": args.steps * args.rounds, "ours_ms": round(ours_ms, 3)}
     rep = exe.memory_report()
     result["planned_bytes"] = rep["planned_bytes"]
     if baseline is not None:
@@ -175,7 +175,7 @@ def main() -> None:
             eager_times += _times(eager, device, args.steps)
         ours_ms = 1000 * statistics.median(ours_times)
         eager_ms = 1000 * statistics.median(eager_times)
-        result.update(ours_ms=round(ours_ms, 2), torch_eager_ms=round(eager_ms, 2),
+        result.update(ours_ms=round(ours_ms, 3), torch_eager_ms=round(eager_ms, 3),
                       ratio=round(ours_ms / eager_ms, 3))
         ours = exe = None  # free our buffers before measuring torch's peak
         if device.type == "cuda":

@@ -33,7 +33,7 @@ from symbol.graph import Entry, Node, topo_sort
 from .arrays import (SUPPORTED_DTYPES, ExecutorError, check_labels, dtype_name, kind_of,
                      label_rules, source, torch_dtype)
 from .cuda_graph import CudaGraphs, random_nodes
-from .kernels import KERNELS, Kernel, KernelContext
+from .kernels import Call, KernelContext, prepare
 
 __all__ = ["Executor", "ExecutorError", "GRAD_REQS", "SUPPORTED_DTYPES", "kind_of",
            "torch_dtype", "dtype_name"]
@@ -44,15 +44,32 @@ GRAD_REQS = ("write", "add", "null")
 
 @dataclass(frozen=True, eq=False)
 class _Step:
-    """One op call, resolved at bind time."""
+    """One node's kernel, prepared at bind time (:func:`executor.kernels.prepare`): ``calls``
+    run it on the node's buffers."""
 
     node: Node
-    kernel: Kernel
     ctx: KernelContext
-    ins: list[torch.Tensor]
-    outs: list[torch.Tensor | None]
+    calls: tuple[Call, ...]
     origin: str | None = None  # the node a recomputed copy recomputes
     ready: tuple[str, ...] = ()  # grad_dict names final after this step (gradient-ready hooks)
+
+
+@dataclass(frozen=True, eq=False)
+class _Phase:
+    """A run of steps as :meth:`Executor._run` runs it: every call of every step in one flat
+    tuple, and what one run adds to the counters (per op, per recomputed node), so that they
+    are advanced once per run rather than once per op."""
+
+    steps: tuple[_Step, ...]
+    calls: tuple[Call, ...]
+    kernel_calls: Counter[str]
+    recompute_calls: Counter[str]
+
+    @classmethod
+    def of(cls, steps: Sequence[_Step]) -> _Phase:
+        return cls(tuple(steps), tuple(c for s in steps for c in s.calls),
+                   Counter(s.node.op for s in steps),
+                   Counter(s.origin for s in steps if s.origin is not None))
 
 
 class Executor:
@@ -148,7 +165,9 @@ class Executor:
             view = self._arena[start:start + plan.nbytes[e]].view(dtype).view(self.shapes[e])
             self._buffers[e] = view
 
-    def _compile(self) -> tuple[list[_Step], list[_Step]]:
+    def _compile(self) -> tuple[_Phase, _Phase]:
+        """The forward and the backward phase: each node's kernel prepared once on its
+        buffers (parameters parsed, views made, torch functions chosen), in plan order."""
         g = self.joint.graph
         forward_nodes = {n for n in topo_sort(self.joint.forward_outputs) if not n.is_variable}
         index = g.node_index
@@ -156,7 +175,6 @@ class Executor:
         bwd: list[_Step] = []
         by_name = {n.name: n for n in g.nodes}
         for node in self.plan.liveness.order:
-            kernel = KERNELS[node.op]
             original = by_name.get(node.attrs.get(MIRROR_OF, ""))
             ctx = KernelContext(node.name, node.params, index[original or node], self.state,
                                 recompute=original is not None)
@@ -164,9 +182,10 @@ class Executor:
             outs = [self._buffers.get(Entry(node, i)) for i in range(node.num_outputs)]
             if node in forward_nodes and bwd:
                 raise AssertionError("execution order interleaves backward and forward nodes")
-            step = _Step(node, kernel, ctx, ins, outs, original.name if original else None)
+            step = _Step(node, ctx, prepare(node.op, ctx, ins, outs),
+                         original.name if original else None)
             (fwd if node in forward_nodes else bwd).append(step)
-        return fwd, self._mark_ready(bwd)
+        return _Phase.of(fwd), _Phase.of(self._mark_ready(bwd))
 
     def _mark_ready(self, steps: list[_Step]) -> list[_Step]:
         """Tag each backward step with the gradients that are final after it; set
@@ -182,7 +201,8 @@ class Executor:
                   if self.grad_dict[n].numel()}
         last: dict[str, int] = {}
         for i, s in enumerate(steps):
-            for o in s.outs:
+            for k in range(s.node.num_outputs):
+                o = self._buffers.get(Entry(s.node, k))
                 name = by_ptr.get(o.data_ptr()) if o is not None else None
                 if name is not None:
                     last[name] = i
@@ -196,23 +216,24 @@ class Executor:
                 for i, s in enumerate(steps)]
 
     # -- running --------------------------------------------------------------------------------
-    def _run(self, steps: Sequence[_Step]) -> None:
+    def _run(self, phase: _Phase) -> None:
+        """Run every call of ``phase``, then advance the counters by the phase's tallies (a
+        kernel that raises leaves them where they were)."""
         if self._grad_hooks:  # one test per call: the loop below stays as it was
-            self._run_hooked(steps)
+            self._run_hooked(phase)
             return
-        calls, again = self.kernel_calls, self.recompute_calls
-        for s in steps:
-            s.kernel(s.ctx, s.ins, s.outs)
-            calls[s.node.op] += 1
-            if s.origin is not None:
-                again[s.origin] += 1
+        for call in phase.calls:
+            call()
+        self.kernel_calls.update(phase.kernel_calls)
+        self.recompute_calls.update(phase.recompute_calls)
 
-    def _run_hooked(self, steps: Sequence[_Step]) -> None:
+    def _run_hooked(self, phase: _Phase) -> None:
         """:meth:`_run`, calling the gradient-ready hooks after each step that finishes
-        gradients."""
+        gradients; the counters advance step by step, so a hook sees how far the pass is."""
         calls, again = self.kernel_calls, self.recompute_calls
-        for s in steps:
-            s.kernel(s.ctx, s.ins, s.outs)
+        for s in phase.steps:
+            for call in s.calls:
+                call()
             calls[s.node.op] += 1
             if s.origin is not None:
                 again[s.origin] += 1
@@ -311,7 +332,7 @@ class Executor:
         """
         self._backward(out_grads, None)
 
-    def _backward(self, out_grads: Any, run: Callable[[Sequence[_Step]], None] | None) -> None:
+    def _backward(self, out_grads: Any, run: Callable[[_Phase], None] | None) -> None:
         """``backward``, its steps run by ``run`` (default: :meth:`_run`, or the CUDA graph)."""
         if not self._trained_forward:
             raise ExecutorError("backward() needs a preceding forward(is_train=True)")
@@ -327,7 +348,7 @@ class Executor:
             self.last_step_peak = torch.cuda.max_memory_allocated(self.device)
             self.last_step_workspace = self.last_step_peak - self._step_base
 
-    def _backward_body(self, run: Callable[[Sequence[_Step]], None]) -> None:
+    def _backward_body(self, run: Callable[[_Phase], None]) -> None:
         run(self._backward_steps)
         late = self._late_ready if self._grad_hooks else frozenset()
         for name, e in zip(self.joint.wrt, self.joint.grad_outputs, strict=True):
@@ -413,14 +434,15 @@ class Executor:
             sync = (lambda: torch.cuda.synchronize(self.device)) if cuda else (lambda: None)
         spent = {"forward": 0.0, "recompute": 0.0, "backward": 0.0}
 
-        def timed_run(steps: Sequence[_Step]) -> None:
-            for again, group in groupby(steps, key=lambda s: s.origin is not None):
+        def timed_run(phase: _Phase) -> None:
+            for again, group in groupby(phase.steps, key=lambda s: s.origin is not None):
+                part = _Phase.of(list(group))
                 if not again:
-                    self._run(list(group))
+                    self._run(part)
                     continue
                 sync()
                 t = time.perf_counter()
-                self._run(list(group))
+                self._run(part)
                 sync()
                 spent["recompute"] += time.perf_counter() - t
 
