@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -121,6 +122,8 @@ class Executor:
         self._buffers = self._bind_external()
         self._realise(self.plan)
         self._forward_steps, self._backward_steps = self._compile()
+        self._grad_tail = self._gradient_tail()
+        self._grad_moves = tuple(call for _, call in self._grad_tail if call is not None)
         # an OrderedDict: torch's RemovableHandle holds it by weak reference
         self._grad_hooks: OrderedDict[int, Callable[[str, torch.Tensor], None]] = OrderedDict()
         self.outputs = [self._buffers[e] for e in self.joint.forward_outputs]
@@ -280,9 +283,10 @@ class Executor:
         if not (isinstance(is_train, (bool, np.bool_))
                 or isinstance(is_train, int) and is_train in (0, 1)):
             raise ExecutorError(self._is_train_message(is_train))
-        with torch.no_grad():
-            for name, value in inputs.items():
-                self._assign_input(name, value)
+        if inputs:
+            with torch.no_grad():
+                for name, value in inputs.items():
+                    self._assign_input(name, value)
         self.state["is_train"] = bool(is_train)
         if is_train:
             self.state["step"] += 1
@@ -348,16 +352,29 @@ class Executor:
             self.last_step_peak = torch.cuda.max_memory_allocated(self.device)
             self.last_step_workspace = self.last_step_peak - self._step_base
 
-    def _backward_body(self, run: Callable[[_Phase], None]) -> None:
-        run(self._backward_steps)
-        late = self._late_ready if self._grad_hooks else frozenset()
+    def _gradient_tail(self) -> tuple[tuple[str, Call | None], ...]:
+        """What ``backward`` does after its steps, per gradient in ``wrt`` order: add it into
+        ``grad_dict`` (``grad_req='add'``), copy it there (a gradient the plan kept in its own
+        buffers), or nothing (None: a step wrote ``grad_dict`` itself)."""
+        tail: list[tuple[str, Call | None]] = []
         for name, e in zip(self.joint.wrt, self.joint.grad_outputs, strict=True):
             src, dst = self._buffers[e], self.grad_dict[name]
             if self.grad_req[name] == "add":
-                dst.add_(src)
-            elif e not in self._owned:
-                dst.copy_(src)
-            if name in late:
+                tail.append((name, partial(dst.add_, src)))
+            else:
+                tail.append((name, None if e in self._owned else partial(dst.copy_, src)))
+        return tuple(tail)
+
+    def _backward_body(self, run: Callable[[_Phase], None]) -> None:
+        run(self._backward_steps)
+        if not self._grad_hooks:
+            for move in self._grad_moves:
+                move()
+            return
+        for name, call in self._grad_tail:
+            if call is not None:
+                call()
+            if name in self._late_ready:
                 self._gradients_ready((name,))
 
     def on_gradient_ready(self, hook: Callable[[str, torch.Tensor], None]) -> RemovableHandle:
@@ -459,9 +476,11 @@ class Executor:
 
     def _set_head_grads(self, out_grads: Any) -> None:
         n = len(self.outputs)
-        if out_grads is None:
-            grads: list[Any] = [None] * n
-        elif isinstance(out_grads, (torch.Tensor, np.ndarray)):
+        if out_grads is None:  # the common case, without the checks below
+            for t in self._head_grads.values():
+                t.fill_(1)
+            return
+        if isinstance(out_grads, (torch.Tensor, np.ndarray)):
             grads = [out_grads]
         elif isinstance(out_grads, (list, tuple)):
             grads = list(out_grads)
@@ -472,14 +491,14 @@ class Executor:
         if len(grads) != n:
             raise ExecutorError(f"backward: {len(grads)} out_grads for {n} outputs "
                                 f"({', '.join(self.symbol.list_outputs())})")
-        names = self.symbol.list_outputs()
         with torch.no_grad():
             for i, (head, g) in enumerate(zip(self.joint.head_grads, grads, strict=True)):
                 if g is None:
                     if head in self._head_grads:
                         self._head_grads[head].fill_(1)
                     continue
-                what = f"backward: out_grads[{i}] (the gradient of output '{names[i]}')"
+                what = (f"backward: out_grads[{i}] (the gradient of output "
+                        f"'{self.symbol.list_outputs()[i]}')")
                 src = source(g, self.outputs[i], what)
                 if head in self._head_grads:
                     self._head_grads[head].copy_(src)

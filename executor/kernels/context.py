@@ -7,8 +7,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-__all__ = ["Call", "KernelContext", "Prepare", "contiguous_late", "copy_call", "copy_into",
-           "kernel_of", "overlaps"]
+__all__ = ["Call", "KernelContext", "Prepare", "aten_op", "contiguous_late", "copy_call",
+           "copy_into", "kernel_of", "overlaps"]
 
 #: One prepared torch call: everything it reads and writes was bound when it was made (mostly a
 #: ``functools.partial`` of a torch function, a C type: calling it adds no Python frame).
@@ -24,6 +24,12 @@ def copy_into(dst: torch.Tensor, src: torch.Tensor) -> None:
     the plan put both in one buffer (an in-place pair)."""
     if dst.data_ptr() != src.data_ptr():
         dst.view(src.shape).copy_(src)
+
+
+def aten_op(overload: Any) -> Callable[..., Any]:
+    """The C++ callable behind an aten ``OpOverload``: what ``OpOverload.__call__`` calls,
+    without that Python frame per call (the overload itself where torch has no ``_op``)."""
+    return getattr(overload, "_op", overload)
 
 
 def copy_call(dst: torch.Tensor, src: torch.Tensor) -> tuple[Call, ...]:

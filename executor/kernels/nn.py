@@ -13,12 +13,20 @@ import torch
 
 from symbol.ops.nn import conv_window, pool_window
 
-from .context import Call, KernelContext, contiguous_late, copy_into, kernel_of, overlaps
+from .context import (Call, KernelContext, aten_op, contiguous_late, copy_into, kernel_of,
+                      overlaps)
 
 __all__ = ["KERNELS"]
 
 aten = torch.ops.aten
 T = torch.Tensor
+# the aten overloads the prepared calls bind, resolved once
+_CONV = aten_op(aten.convolution.out)
+_CONV_IM2COL = aten_op(aten._slow_conv2d_forward.output)
+_CONV_IM2COL_BACKWARD = aten_op(aten._slow_conv2d_backward.grad_input)
+_BATCH_NORM = aten_op(aten.native_batch_norm.out)
+_AVG_POOL = aten_op(aten.avg_pool2d.out)
+_AVG_POOL_BACKWARD = aten_op(aten.avg_pool2d_backward.grad_input)
 
 
 # -- FullyConnected ------------------------------------------------------------------------------
@@ -94,10 +102,9 @@ def prepare_convolution(ctx: KernelContext, ins: list[T], outs: list[T]) -> Sequ
     kernel, stride, dilate, pad = conv_window(p)
     bias = None if p["no_bias"] else ins[2]
     if _native_conv(x, w, bias, stride, pad, dilate, p["num_group"], [*ins, y]):
-        return (partial(aten._slow_conv2d_forward.output, x, w, kernel, bias, stride, pad,
-                        output=y),)
-    return (partial(aten.convolution.out, x, w, bias, stride, pad, dilate, False, (0, 0),
-                    p["num_group"], out=y),)
+        return (partial(_CONV_IM2COL, x, w, kernel, bias, stride, pad, output=y),)
+    return (partial(_CONV, x, w, bias, stride, pad, dilate, False, (0, 0), p["num_group"],
+                    out=y),)
 
 
 def prepare_convolution_backward(ctx: KernelContext, ins: list[T],
@@ -125,8 +132,8 @@ def prepare_convolution_backward(ctx: KernelContext, ins: list[T],
             and _native_conv(x, w, None, stride, pad, dilate, p["num_group"],
                              [*ins, *(o for o in outs if o is not None)])):
         db = outs[2] if len(outs) > 2 and outs[2] is not None else w.new_empty(w.shape[0])
-        return (partial(aten._slow_conv2d_backward.grad_input, dy, x, w, kernel, stride, pad,
-                        grad_input=dx, grad_weight=dw, grad_bias=db),)
+        return (partial(_CONV_IM2COL_BACKWARD, dy, x, w, kernel, stride, pad, grad_input=dx,
+                        grad_weight=dw, grad_bias=db),)
     bias_sizes = None if p["no_bias"] else [w.shape[0]]
     wanted = [(o, i) for i, o in enumerate(outs) if o is not None]
 
@@ -157,7 +164,7 @@ def prepare_batch_norm(ctx: KernelContext, ins: list[T], outs: list[T]) -> Seque
     weight = None if p["fix_gamma"] else gamma
     eps, keep = p["eps"], 1 - p["momentum"]
     batch_stats, update = not p["use_global_stats"], not ctx.recompute
-    norm = aten.native_batch_norm.out
+    norm = _BATCH_NORM
     var = torch.empty_like(invstd)
     moving, batch = [moving_mean, moving_var], [mean, var]
     dummies = (x.new_empty(0), x.new_empty(0))
@@ -239,7 +246,7 @@ def prepare_pooling(ctx: KernelContext, ins: list[T], outs: list[T]) -> Sequence
     if p["pool_type"] == "max":
         return (partial(_argmax, x, kernel, stride, pad, ceil, y),)
     divisor = 1 if p["pool_type"] == "sum" else None
-    return (partial(aten.avg_pool2d.out, x, kernel, stride, pad, ceil, p["count_include_pad"],
+    return (partial(_AVG_POOL, x, kernel, stride, pad, ceil, p["count_include_pad"],
                     divisor, out=y),)
 
 
@@ -271,7 +278,7 @@ def prepare_pooling_backward(ctx: KernelContext, ins: list[T],
     kernel, stride, pad, ceil = pool_window(p, data.shape[2:])
     if p["pool_type"] != "max":
         divisor = 1 if p["pool_type"] == "sum" else None
-        return (partial(aten.avg_pool2d_backward.grad_input, dy, data, kernel, stride, pad,
+        return (partial(_AVG_POOL_BACKWARD, dy, data, kernel, stride, pad,
                         ceil, p["count_include_pad"], divisor, grad_input=dx),)
     scratch = _scratch(dx, data, dy.shape)
 
