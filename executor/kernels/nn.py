@@ -166,6 +166,8 @@ def prepare_batch_norm(ctx: KernelContext, ins: list[T], outs: list[T]) -> Seque
     batch_stats, update = not p["use_global_stats"], not ctx.recompute
     norm = _BATCH_NORM
     var = torch.empty_like(invstd)
+    minus_eps = torch.full((), -eps, dtype=var.dtype, device=var.device)  # sub_(eps) would
+    # wrap the Python float into a new tensor every call
     moving, batch = [moving_mean, moving_var], [mean, var]
     dummies = (x.new_empty(0), x.new_empty(0))
 
@@ -175,7 +177,7 @@ def prepare_batch_norm(ctx: KernelContext, ins: list[T], outs: list[T]) -> Seque
                  save_invstd=invstd)
             if update:  # a recomputed copy must not update the statistics twice
                 torch.pow(invstd, -2, out=var)
-                var.sub_(eps)
+                var.add_(minus_eps)
                 torch._foreach_lerp_(moving, batch, keep)
             return
         norm(x, weight, beta, moving_mean, moving_var, False, 0.0, eps, out=y,
