@@ -222,7 +222,7 @@ class Executor:
     def _run(self, phase: _Phase) -> None:
         """Run every call of ``phase``, then advance the counters by the phase's tallies (a
         kernel that raises leaves them where they were)."""
-        if self._grad_hooks:  # one test per call: the loop below stays as it was
+        if self._grad_hooks:  # one test per call keeps the plain loop below free of hooks
             self._run_hooked(phase)
             return
         for call in phase.calls:

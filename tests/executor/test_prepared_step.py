@@ -94,3 +94,27 @@ def test_cpu_im2col_convolution_writes_into_the_plan(one_thread):
     ops = Counter({e.key: e.count for e in prof.key_averages()})
     assert ops["aten::_slow_conv2d_forward"] == 1 and ops["aten::convolution"] == 0
     assert ops["aten::_slow_conv2d_backward"] == 1 and ops["aten::convolution_backward"] == 0
+
+
+def test_a_strided_bound_argument_is_read_afresh_every_step():
+    # the prepared FullyConnected holds a matrix view of its input; a strided argument has
+    # none, so that node prepares on a contiguous copy at every call
+    from examples import mlp
+    net = mlp.get_symbol(num_classes=3, hidden=(4,))
+    gen = torch.Generator().manual_seed(0)
+    shapes = {"data": (5, 2, 3), "fc1_weight": (4, 6), "fc1_bias": (4,), "fc2_weight": (3, 4),
+              "fc2_bias": (3,)}
+    args = {n: torch.randn(s, generator=gen) for n, s in shapes.items()}
+    args["softmax_label"] = torch.tensor([0.0, 1, 2, 1, 0])
+    strided = {**args, "data": args["data"].transpose(1, 2).contiguous().transpose(1, 2)}
+    assert not strided["data"].is_contiguous()
+    reqs = {n: "null" if n in ("data", "softmax_label") else "write"
+            for n in net.list_arguments()}
+    plain, other = (net.bind("cpu", args=a, grad_req=reqs) for a in (args, strided))
+    for _ in range(2):
+        for exe in (plain, other):
+            exe.arg_dict["data"].add_(1.0)
+            step(exe)
+        assert torch.equal(plain.outputs[0], other.outputs[0])
+        for name, grad in plain.grad_dict.items():
+            assert torch.equal(grad, other.grad_dict[name]), name
