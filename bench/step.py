@@ -1,18 +1,21 @@
 """Time one training step (forward + backward) of our executor against torch eager + autograd.
 
     python bench/step.py                       # small ResNet on CPU (prints JSON)
+    python bench/step.py --net mlp --batch 1   # MLP 784-128-64-10
     python bench/step.py --net resnet50 --ctx cuda --batch 32
     python bench/step.py --net resnet1001 --ctx cuda --batch 32 --strategy sharing
     python bench/step.py --net resnet1001 --ctx cuda --batch 32 --mirror sublinear --skip-eager
     python bench/step.py --net resnet50 --ctx cuda --batch 32 --cuda-graph
 
-Both sides run the same network (``examples.resnet`` and ``examples.torch_reference``) on the
-same device and dtype (float32); the reported time is the median over ``--steps`` steps after
-``--warmup`` steps. torch eager uses ``F.batch_norm`` with running statistics, ReLU, conv2d.
-On CUDA it also reports memory: our measured step peak against the plan (planned storages +
-parameters + gradients + inputs + aux states) plus the measured workspace, and torch eager's
-step peak (``torch.cuda.max_memory_allocated``, reset before each step). With ``--mirror``
-it also times our own run without mirroring in the same process (``mirror_over_sharing``).
+Both sides run the same network (``examples.resnet`` or ``examples.mlp``, and
+``examples.torch_reference``) on the same device and dtype (float32); the reported time is the
+median over ``--steps`` steps after ``--warmup`` steps (with ``--rounds R``, the two sides
+alternate R times and the medians are over all R * steps steps). torch eager uses
+``F.batch_norm`` with running statistics, ReLU, conv2d. On CUDA it also reports memory: our
+measured step peak against the plan (planned storages + parameters + gradients + inputs + aux
+states) plus the measured workspace, and torch eager's step peak
+(``torch.cuda.max_memory_allocated``, reset before each step). With ``--mirror`` it also times
+our own run without mirroring in the same process (``mirror_over_sharing``).
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import executor  # noqa: E402,F401
-from examples import resnet, torch_reference  # noqa: E402
+from examples import mlp, resnet, torch_reference  # noqa: E402
 from executor import initialize, resolve_device  # noqa: E402
 
 NETS = {
@@ -38,6 +41,7 @@ NETS = {
                           filter_list=(64, 256, 512, 1024, 2048), image_shape=(3, 224, 224))
        for d in (50, 101, 152, 200, 1001)},
 }
+MLP = dict(hidden=(128, 64), num_classes=10, input_dim=784)  # --net mlp: 784-128-64-10
 
 
 def _sync(device: torch.device) -> None:
@@ -45,9 +49,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _median_ms(step, device, warmup: int, steps: int) -> float:
-    for _ in range(warmup):
-        step()
+def _times(step, device, steps: int) -> list[float]:
     times = []
     for _ in range(steps):
         _sync(device)
@@ -55,12 +57,18 @@ def _median_ms(step, device, warmup: int, steps: int) -> float:
         step()
         _sync(device)
         times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
+    return times
+
+
+def _median_ms(step, device, warmup: int, steps: int) -> float:
+    for _ in range(warmup):
+        step()
+    return 1000 * statistics.median(_times(step, device, steps))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--net", choices=sorted(NETS), default="small")
+    ap.add_argument("--net", choices=sorted(NETS) + ["mlp"], default="small")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--ctx", default="cpu")
     ap.add_argument("--warmup", type=int, default=3)
@@ -68,15 +76,27 @@ def main() -> None:
     ap.add_argument("--strategy", choices=("none", "inplace", "sharing"), default="sharing")
     ap.add_argument("--mirror", default="none",
                     choices=("none", "drop-cheap", "drop-cheap-keep-bn", "sublinear", "recursive"))
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch.set_num_threads for both sides (default: torch's choice)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="alternate the two sides this many times, --steps steps each, and take "
+                    "the medians over all rounds (fairer on a shared, loaded host)")
     ap.add_argument("--skip-eager", action="store_true", help="do not time torch eager")
     ap.add_argument("--cuda-graph", action="store_true",
                     help="run our training steps as CUDA graphs (Executor.enable_cuda_graphs)")
     args = ap.parse_args()
-    cfg = NETS[args.net]
     device = resolve_device(args.ctx)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    net = resnet.get_symbol(num_classes=10 if args.net == "small" else 1000, **cfg)
-    shape = (args.batch, *cfg["image_shape"])
+    if args.net == "mlp":
+        cfg: dict = {}
+        net = mlp.get_symbol(num_classes=MLP["num_classes"], hidden=MLP["hidden"])
+        shape = (args.batch, MLP["input_dim"])
+    else:
+        cfg = NETS[args.net]
+        net = resnet.get_symbol(num_classes=10 if args.net == "small" else 1000, **cfg)
+        shape = (args.batch, *cfg["image_shape"])
     reqs = {n: "null" if n in ("data", "softmax_label") else "write" for n in net.list_arguments()}
 
     def bind(mirror: str):
@@ -104,7 +124,10 @@ def main() -> None:
     exe = bind(args.mirror)
     ours = stepper(exe)
 
-    ours_ms = _median_ms(ours, device, args.warmup, args.steps)
+    for _ in range(args.warmup):
+        ours()
+    ours_times = _times(ours, device, args.steps)
+    ours_ms = 1000 * statistics.median(ours_times)
     result = {
         "net": args.net, "batch": args.batch, "device": str(device), "strategy": args.strategy,
         "mirror": args.mirror, "cuda_graph": args.cuda_graph,
@@ -112,7 +135,7 @@ def main() -> None:
         "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
                         else "cpu"),
         "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "ours_ms": round(ours_ms, 2)}
+        "steps": args.steps * args.rounds, "ours_ms": round(ours_ms, 3)}
     rep = exe.memory_report()
     result["planned_bytes"] = rep["planned_bytes"]
     if baseline is not None:
@@ -134,14 +157,27 @@ def main() -> None:
         weights = [params[n] for n in exe.grad_dict]
 
         def eager() -> None:
-            logits = torch_reference.resnet_logits(params, cfg["units"], cfg["image_shape"],
-                                                   aux)
+            if args.net == "mlp":
+                logits = torch_reference.mlp_logits(params, len(MLP["hidden"]) + 1)
+            else:
+                logits = torch_reference.resnet_logits(params, cfg["units"],
+                                                       cfg["image_shape"], aux)
             loss = F.cross_entropy(logits, label, reduction="sum")
             torch.autograd.grad(loss, weights, allow_unused=True)
 
-        del exe  # free our buffers before timing torch
-        eager_ms = _median_ms(eager, device, args.warmup, args.steps)
-        result.update(torch_eager_ms=round(eager_ms, 2), ratio=round(ours_ms / eager_ms, 3))
+        if args.rounds == 1:
+            ours = exe = None  # free our buffers before timing torch
+        for _ in range(args.warmup):
+            eager()
+        eager_times = _times(eager, device, args.steps)
+        for _ in range(args.rounds - 1):
+            ours_times += _times(ours, device, args.steps)
+            eager_times += _times(eager, device, args.steps)
+        ours_ms = 1000 * statistics.median(ours_times)
+        eager_ms = 1000 * statistics.median(eager_times)
+        result.update(ours_ms=round(ours_ms, 3), torch_eager_ms=round(eager_ms, 3),
+                      ratio=round(ours_ms / eager_ms, 3))
+        ours = exe = None  # free our buffers before measuring torch's peak
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
             eager()

@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["resnet_logits", "lstm_losses"]
+__all__ = ["mlp_logits", "resnet_logits", "lstm_losses"]
 
 Params = Mapping[str, torch.Tensor]
 
@@ -24,6 +24,17 @@ def _bn(x: torch.Tensor, p: Params, aux: Params | None, name: str, fix_gamma: bo
     var = aux[name + "_moving_var"] if aux else None
     return F.batch_norm(x, mean, var, gamma, beta, training=True, momentum=0.1,
                         eps=eps)
+
+
+def mlp_logits(p: Params, layers: int) -> torch.Tensor:
+    """``examples.mlp.get_symbol`` (ReLU) up to the softmax: ``layers`` FullyConnected layers
+    ``fc1``..., a ReLU after each but the last."""
+    x = p["data"]
+    for i in range(1, layers + 1):
+        x = F.linear(x, p[f"fc{i}_weight"], p[f"fc{i}_bias"])
+        if i < layers:
+            x = torch.relu(x)
+    return x
 
 
 def resnet_logits(p: Params, units: Sequence[int], image_shape: Sequence[int],

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -33,7 +34,7 @@ from symbol.graph import Entry, Node, topo_sort
 from .arrays import (SUPPORTED_DTYPES, ExecutorError, check_labels, dtype_name, kind_of,
                      label_rules, source, torch_dtype)
 from .cuda_graph import CudaGraphs, random_nodes
-from .kernels import KERNELS, Kernel, KernelContext
+from .kernels import Call, KernelContext, prepare
 
 __all__ = ["Executor", "ExecutorError", "GRAD_REQS", "SUPPORTED_DTYPES", "kind_of",
            "torch_dtype", "dtype_name"]
@@ -44,15 +45,32 @@ GRAD_REQS = ("write", "add", "null")
 
 @dataclass(frozen=True, eq=False)
 class _Step:
-    """One op call, resolved at bind time."""
+    """One node's kernel, prepared at bind time (:func:`executor.kernels.prepare`): ``calls``
+    run it on the node's buffers."""
 
     node: Node
-    kernel: Kernel
     ctx: KernelContext
-    ins: list[torch.Tensor]
-    outs: list[torch.Tensor | None]
+    calls: tuple[Call, ...]
     origin: str | None = None  # the node a recomputed copy recomputes
     ready: tuple[str, ...] = ()  # grad_dict names final after this step (gradient-ready hooks)
+
+
+@dataclass(frozen=True, eq=False)
+class _Phase:
+    """A run of steps as :meth:`Executor._run` runs it: every call of every step in one flat
+    tuple, and what one run adds to the counters (per op, per recomputed node), so that they
+    are advanced once per run rather than once per op."""
+
+    steps: tuple[_Step, ...]
+    calls: tuple[Call, ...]
+    kernel_calls: Counter[str]
+    recompute_calls: Counter[str]
+
+    @classmethod
+    def of(cls, steps: Sequence[_Step]) -> _Phase:
+        return cls(tuple(steps), tuple(c for s in steps for c in s.calls),
+                   Counter(s.node.op for s in steps),
+                   Counter(s.origin for s in steps if s.origin is not None))
 
 
 class Executor:
@@ -104,6 +122,8 @@ class Executor:
         self._buffers = self._bind_external()
         self._realise(self.plan)
         self._forward_steps, self._backward_steps = self._compile()
+        self._grad_tail = self._gradient_tail()
+        self._grad_moves = tuple(call for _, call in self._grad_tail if call is not None)
         # an OrderedDict: torch's RemovableHandle holds it by weak reference
         self._grad_hooks: OrderedDict[int, Callable[[str, torch.Tensor], None]] = OrderedDict()
         self.outputs = [self._buffers[e] for e in self.joint.forward_outputs]
@@ -153,7 +173,9 @@ class Executor:
         for e, name in self._released.items():  # valid inside gradient-ready hooks only
             self.grad_dict[name] = self._buffers[e]
 
-    def _compile(self) -> tuple[list[_Step], list[_Step]]:
+    def _compile(self) -> tuple[_Phase, _Phase]:
+        """The forward and the backward phase: each node's kernel prepared once on its
+        buffers (parameters parsed, views made, torch functions chosen), in plan order."""
         g = self.joint.graph
         forward_nodes = {n for n in topo_sort(self.joint.forward_outputs) if not n.is_variable}
         index = g.node_index
@@ -161,7 +183,6 @@ class Executor:
         bwd: list[_Step] = []
         by_name = {n.name: n for n in g.nodes}
         for node in self.plan.liveness.order:
-            kernel = KERNELS[node.op]
             original = by_name.get(node.attrs.get(MIRROR_OF, ""))
             ctx = KernelContext(node.name, node.params, index[original or node], self.state,
                                 recompute=original is not None)
@@ -169,9 +190,10 @@ class Executor:
             outs = [self._buffers.get(Entry(node, i)) for i in range(node.num_outputs)]
             if node in forward_nodes and bwd:
                 raise AssertionError("execution order interleaves backward and forward nodes")
-            step = _Step(node, kernel, ctx, ins, outs, original.name if original else None)
+            step = _Step(node, ctx, prepare(node.op, ctx, ins, outs),
+                         original.name if original else None)
             (fwd if node in forward_nodes else bwd).append(step)
-        return fwd, self._mark_ready(bwd)
+        return _Phase.of(fwd), _Phase.of(self._mark_ready(bwd))
 
     def _mark_ready(self, steps: list[_Step]) -> list[_Step]:
         """Tag each backward step with the gradients that are final after it; set
@@ -188,7 +210,8 @@ class Executor:
                   if self.grad_dict[n].numel() and n not in released}
         last: dict[str, int] = {}
         for i, s in enumerate(steps):
-            for o in s.outs:
+            for k in range(s.node.num_outputs):
+                o = self._buffers.get(Entry(s.node, k))
                 name = by_ptr.get(o.data_ptr()) if o is not None else None
                 if name is not None:
                     last[name] = i
@@ -207,23 +230,24 @@ class Executor:
                 for i, s in enumerate(steps)]
 
     # -- running --------------------------------------------------------------------------------
-    def _run(self, steps: Sequence[_Step]) -> None:
-        if self._grad_hooks:  # one test per call: the loop below stays as it was
-            self._run_hooked(steps)
+    def _run(self, phase: _Phase) -> None:
+        """Run every call of ``phase``, then advance the counters by the phase's tallies (a
+        kernel that raises leaves them where they were)."""
+        if self._grad_hooks:  # one test per call keeps the plain loop below free of hooks
+            self._run_hooked(phase)
             return
-        calls, again = self.kernel_calls, self.recompute_calls
-        for s in steps:
-            s.kernel(s.ctx, s.ins, s.outs)
-            calls[s.node.op] += 1
-            if s.origin is not None:
-                again[s.origin] += 1
+        for call in phase.calls:
+            call()
+        self.kernel_calls.update(phase.kernel_calls)
+        self.recompute_calls.update(phase.recompute_calls)
 
-    def _run_hooked(self, steps: Sequence[_Step]) -> None:
+    def _run_hooked(self, phase: _Phase) -> None:
         """:meth:`_run`, calling the gradient-ready hooks after each step that finishes
-        gradients."""
+        gradients; the counters advance step by step, so a hook sees how far the pass is."""
         calls, again = self.kernel_calls, self.recompute_calls
-        for s in steps:
-            s.kernel(s.ctx, s.ins, s.outs)
+        for s in phase.steps:
+            for call in s.calls:
+                call()
             calls[s.node.op] += 1
             if s.origin is not None:
                 again[s.origin] += 1
@@ -270,9 +294,10 @@ class Executor:
         if not (isinstance(is_train, (bool, np.bool_))
                 or isinstance(is_train, int) and is_train in (0, 1)):
             raise ExecutorError(self._is_train_message(is_train))
-        with torch.no_grad():
-            for name, value in inputs.items():
-                self._assign_input(name, value)
+        if inputs:
+            with torch.no_grad():
+                for name, value in inputs.items():
+                    self._assign_input(name, value)
         self.state["is_train"] = bool(is_train)
         if is_train:
             self.state["step"] += 1
@@ -322,7 +347,7 @@ class Executor:
         """
         self._backward(out_grads, None)
 
-    def _backward(self, out_grads: Any, run: Callable[[Sequence[_Step]], None] | None) -> None:
+    def _backward(self, out_grads: Any, run: Callable[[_Phase], None] | None) -> None:
         """``backward``, its steps run by ``run`` (default: :meth:`_run`, or the CUDA graph)."""
         if not self._trained_forward:
             raise ExecutorError("backward() needs a preceding forward(is_train=True)")
@@ -338,16 +363,29 @@ class Executor:
             self.last_step_peak = torch.cuda.max_memory_allocated(self.device)
             self.last_step_workspace = self.last_step_peak - self._step_base
 
-    def _backward_body(self, run: Callable[[Sequence[_Step]], None]) -> None:
-        run(self._backward_steps)
-        late = self._late_ready if self._grad_hooks else frozenset()
+    def _gradient_tail(self) -> tuple[tuple[str, Call | None], ...]:
+        """What ``backward`` does after its steps, per gradient in ``wrt`` order: add it into
+        ``grad_dict`` (``grad_req='add'``), copy it there (a gradient the plan kept in its own
+        buffers), or nothing (None: a step wrote ``grad_dict`` itself)."""
+        tail: list[tuple[str, Call | None]] = []
         for name, e in zip(self.joint.wrt, self.joint.grad_outputs, strict=True):
             src, dst = self._buffers[e], self.grad_dict[name]
             if self.grad_req[name] == "add":
-                dst.add_(src)
-            elif e not in self._owned:
-                dst.copy_(src)
-            if name in late:
+                tail.append((name, partial(dst.add_, src)))
+            else:
+                tail.append((name, None if e in self._owned else partial(dst.copy_, src)))
+        return tuple(tail)
+
+    def _backward_body(self, run: Callable[[_Phase], None]) -> None:
+        run(self._backward_steps)
+        if not self._grad_hooks:
+            for move in self._grad_moves:
+                move()
+            return
+        for name, call in self._grad_tail:
+            if call is not None:
+                call()
+            if name in self._late_ready:
                 self._gradients_ready((name,))
 
     def on_gradient_ready(self, hook: Callable[[str, torch.Tensor], None]) -> RemovableHandle:
@@ -424,14 +462,15 @@ class Executor:
             sync = (lambda: torch.cuda.synchronize(self.device)) if cuda else (lambda: None)
         spent = {"forward": 0.0, "recompute": 0.0, "backward": 0.0}
 
-        def timed_run(steps: Sequence[_Step]) -> None:
-            for again, group in groupby(steps, key=lambda s: s.origin is not None):
+        def timed_run(phase: _Phase) -> None:
+            for again, group in groupby(phase.steps, key=lambda s: s.origin is not None):
+                part = _Phase.of(list(group))
                 if not again:
-                    self._run(list(group))
+                    self._run(part)
                     continue
                 sync()
                 t = time.perf_counter()
-                self._run(list(group))
+                self._run(part)
                 sync()
                 spent["recompute"] += time.perf_counter() - t
 
@@ -448,9 +487,11 @@ class Executor:
 
     def _set_head_grads(self, out_grads: Any) -> None:
         n = len(self.outputs)
-        if out_grads is None:
-            grads: list[Any] = [None] * n
-        elif isinstance(out_grads, (torch.Tensor, np.ndarray)):
+        if out_grads is None:  # the common case, without the checks below
+            for t in self._head_grads.values():
+                t.fill_(1)
+            return
+        if isinstance(out_grads, (torch.Tensor, np.ndarray)):
             grads = [out_grads]
         elif isinstance(out_grads, (list, tuple)):
             grads = list(out_grads)
@@ -461,14 +502,14 @@ class Executor:
         if len(grads) != n:
             raise ExecutorError(f"backward: {len(grads)} out_grads for {n} outputs "
                                 f"({', '.join(self.symbol.list_outputs())})")
-        names = self.symbol.list_outputs()
         with torch.no_grad():
             for i, (head, g) in enumerate(zip(self.joint.head_grads, grads, strict=True)):
                 if g is None:
                     if head in self._head_grads:
                         self._head_grads[head].fill_(1)
                     continue
-                what = f"backward: out_grads[{i}] (the gradient of output '{names[i]}')"
+                what = (f"backward: out_grads[{i}] (the gradient of output "
+                        f"'{self.symbol.list_outputs()[i]}')")
                 src = source(g, self.outputs[i], what)
                 if head in self._head_grads:
                     self._head_grads[head].copy_(src)

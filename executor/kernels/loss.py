@@ -7,16 +7,18 @@ floats (MXNet); converting them to an index tensor is operator workspace.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from functools import partial
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from .context import KernelContext, copy_into
+from .context import Call, KernelContext, aten_op, copy_call, kernel_of
 
 __all__ = ["KERNELS", "LABEL_CLASSES"]
 
 aten = torch.ops.aten
 T = torch.Tensor
+_SOFTMAX = aten_op(aten._softmax.out)
 
 
 def _class_view(params: Mapping[str, Any], t: T) -> T:
@@ -55,13 +57,14 @@ def _add_at_label(g: T, label: T, value: float) -> None:
         idx.shape))
 
 
-def softmax_output(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
+def prepare_softmax_output(ctx: KernelContext, ins: list[T], outs: list[T]) -> Sequence[Call]:
     """Softmax along the class axis; may run in place (the declared pair (data, output))."""
-    x, y = ins[0], outs[0]
-    aten._softmax.out(_class_view(ctx.params, x), 1, False, out=_class_view(ctx.params, y))
+    p = ctx.params
+    return (partial(_SOFTMAX, _class_view(p, ins[0]), 1, False, out=_class_view(p, outs[0])),)
 
 
-def softmax_output_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) -> None:
+def prepare_softmax_output_backward(ctx: KernelContext, ins: list[T],
+                                    outs: list[T | None]) -> Sequence[Call]:
     """dx = (y - q) * grad_scale / norm, q the (smoothed) one-hot label; reads y and label.
 
     Workspace: the index tensor, a row mask with use_ignore, the valid count.
@@ -69,30 +72,29 @@ def softmax_output_backward(ctx: KernelContext, ins: list[T], outs: list[T | Non
     y, label = ins
     dx = outs[0]
     if dx is None:
-        return
+        return ()
     p = ctx.params
-    copy_into(dx, y)
     g = _class_view(p, dx)
-    lab = label.reshape(g.shape[0], g.shape[2])
-    keep = lab != p["ignore_label"]
-    safe = torch.where(keep, lab, 0) if p["use_ignore"] else lab
-    alpha, classes = p["smooth_alpha"], g.shape[1]
-    if alpha > 0:
-        # q = 1 - alpha on the label's class, alpha / (C - 1) elsewhere
-        off = alpha / (classes - 1) if classes > 1 else 0.0
-        g.sub_(off)
-        _add_at_label(g, safe, -(1.0 - alpha - off))
-    else:
-        _add_at_label(g, safe, -1.0)
-    if p["use_ignore"]:
-        g.mul_(keep.unsqueeze(1))
-    _normalize(g, _scale(ctx), p["normalization"], g.shape[0], keep)
+    rows, classes, cols = g.shape
+    alpha, use_ignore, ignore = p["smooth_alpha"], p["use_ignore"], p["ignore_label"]
+    # q = 1 - alpha on the label's class, alpha / (C - 1) elsewhere
+    off = alpha / (classes - 1) if alpha > 0 and classes > 1 else 0.0
+    hit = torch.full((), -(1.0 - alpha - off) if alpha > 0 else -1.0, dtype=g.dtype,
+                     device=g.device).expand(rows, 1, cols)
+    scale, norm, state = p["grad_scale"], p["normalization"], ctx.state
+    counted = use_ignore or norm == "valid"
 
-
-def _scale(ctx: KernelContext) -> float:
-    """A loss layer's gradient scale: its ``grad_scale`` times the executor's dynamic loss
-    scale (``state['loss_scale']``, float16 training; 1 otherwise)."""
-    return float(ctx.params["grad_scale"]) * float(ctx.state.get("loss_scale", 1.0))
+    def run() -> None:
+        lab = label.reshape(rows, cols)
+        keep = lab != ignore if counted else None
+        safe = torch.where(keep, lab, 0) if use_ignore and keep is not None else lab
+        if alpha > 0:
+            g.sub_(off)
+        g.scatter_add_(1, safe.reshape(rows, 1, cols).long(), hit)
+        if use_ignore and keep is not None:
+            g.mul_(keep.unsqueeze(1))
+        _normalize(g, scale * state.get("loss_scale", 1.0), norm, rows, keep)
+    return (*copy_call(dx, y), run)
 
 
 def _normalize(g: T, scale: float, norm: str, batch: int, valid: T | None) -> None:
@@ -105,7 +107,8 @@ def _normalize(g: T, scale: float, norm: str, batch: int, valid: T | None) -> No
         g.div_(valid.sum().clamp_min(1))
     elif norm == "batch":
         g.div_(max(batch, 1))
-    g.mul_(scale)
+    if scale != 1:  # exact either way: x * 1 == x
+        g.mul_(scale)
 
 
 _LOW = (torch.float16, torch.bfloat16)
@@ -144,8 +147,8 @@ def cross_entropy_backward(ctx: KernelContext, ins: list[T], outs: list[T | None
     dx.mul_(dy)
 
 
-def make_loss(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
-    copy_into(outs[0], ins[0])
+def prepare_make_loss(ctx: KernelContext, ins: list[T], outs: list[T]) -> Sequence[Call]:
+    return copy_call(outs[0], ins[0])
 
 
 def make_loss_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) -> None:
@@ -157,12 +160,14 @@ def make_loss_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) -
     norm = p["normalization"]
     valid = torch.gt(ins[0], p["valid_thresh"]) if norm == "valid" else None
     dx.fill_(1)
-    _normalize(dx, _scale(ctx), norm, dx.shape[0] if dx.dim() else 1, valid)
+    _normalize(dx, p["grad_scale"] * ctx.state.get("loss_scale", 1.0), norm,
+               dx.shape[0] if dx.dim() else 1, valid)
 
 
 KERNELS = {
-    "SoftmaxOutput": softmax_output, "_backward_SoftmaxOutput": softmax_output_backward,
+    "SoftmaxOutput": kernel_of(prepare_softmax_output),
+    "_backward_SoftmaxOutput": kernel_of(prepare_softmax_output_backward),
     "softmax_cross_entropy": cross_entropy,
     "_backward_softmax_cross_entropy": cross_entropy_backward,
-    "MakeLoss": make_loss, "_backward_MakeLoss": make_loss_backward,
+    "MakeLoss": kernel_of(prepare_make_loss), "_backward_MakeLoss": make_loss_backward,
 }

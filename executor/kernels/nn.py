@@ -6,25 +6,34 @@ the shape rules use, so a kernel always produces the shape the planner allocated
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from functools import partial
+from typing import Any, Mapping, Sequence
 
 import torch
 
 from symbol.ops.nn import conv_window, pool_window
 
-from .context import KernelContext, copy_into
+from .context import (Call, KernelContext, aten_op, contiguous_late, copy_into, kernel_of,
+                      overlaps)
 
 __all__ = ["KERNELS"]
 
 aten = torch.ops.aten
 T = torch.Tensor
+# the aten overloads the prepared calls bind, resolved once
+_CONV = aten_op(aten.convolution.out)
+_CONV_IM2COL = aten_op(aten._slow_conv2d_forward.output)
+_CONV_IM2COL_BACKWARD = aten_op(aten._slow_conv2d_backward.grad_input)
+_BATCH_NORM = aten_op(aten.native_batch_norm.out)
+_AVG_POOL = aten_op(aten.avg_pool2d.out)
+_AVG_POOL_BACKWARD = aten_op(aten.avg_pool2d_backward.grad_input)
 
 
 # -- FullyConnected ------------------------------------------------------------------------------
 def _matrix(params: Mapping[str, Any], t: T) -> T:
     """Input ``t`` as the 2-D matrix FullyConnected multiplies: (N, -1) if flatten, else
-    (-1, last axis)."""
-    return t.reshape(t.shape[0], -1) if params["flatten"] else t.reshape(-1, t.shape[-1])
+    (-1, last axis); a view, since the prepared kernels see contiguous inputs only."""
+    return t.view(t.shape[0], -1) if params["flatten"] else t.view(-1, t.shape[-1])
 
 
 def _out_matrix(params: Mapping[str, Any], t: T) -> T:
@@ -33,146 +42,224 @@ def _out_matrix(params: Mapping[str, Any], t: T) -> T:
     return t.view(t.shape[0], -1) if params["flatten"] else t.view(-1, t.shape[-1])
 
 
-def _like(t: T, x: T) -> T:
-    """``t`` in ``x``'s dtype: mixed precision keeps weights float32 (``float32_arguments``)
-    and computes with a low-precision temporary copy (workspace), as torch.autocast does."""
-    return t if t.dtype == x.dtype else t.to(x.dtype)
+def _mixed(x: T, w: T) -> bool:
+    """Mixed precision: a float32 weight (``float32_arguments``) with low-precision data; the
+    kernel then multiplies with a low-precision copy of the weight made at each call
+    (workspace), as torch.autocast does."""
+    return w.dtype != x.dtype
 
 
-def fully_connected(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
+def prepare_fully_connected(ctx: KernelContext, ins: list[T], outs: list[T]) -> Sequence[Call]:
     """y = x W^T (+ b) with ``mm``/``addmm`` into the output's matrix view; no temporary
-    (except the low-precision copy of W and b under mixed precision)."""
-    x, y = _matrix(ctx.params, ins[0]), _out_matrix(ctx.params, outs[0])
-    w = _like(ins[1], x)
+    (but the low-precision copy of W and b under mixed precision)."""
+    late = contiguous_late(prepare_fully_connected, ctx, ins, outs)
+    if late:
+        return late
+    if _mixed(ins[0], ins[1]):
+        x, y, w32 = _matrix(ctx.params, ins[0]), _out_matrix(ctx.params, outs[0]), ins[1]
+        b32 = None if ctx.params["no_bias"] else ins[2]
+
+        def mixed() -> None:
+            w = w32.to(x.dtype).t()
+            if b32 is None:
+                torch.mm(x, w, out=y)
+            else:
+                torch.addmm(b32.to(x.dtype), x, w, out=y)
+        return (mixed,)
+    x, wt, y = _matrix(ctx.params, ins[0]), ins[1].t(), _out_matrix(ctx.params, outs[0])
     if ctx.params["no_bias"]:
-        torch.mm(x, w.t(), out=y)
-    else:
-        torch.addmm(_like(ins[2], x), x, w.t(), out=y)
+        return (partial(torch.mm, x, wt, out=y),)
+    return (partial(torch.addmm, ins[2], x, wt, out=y),)
 
 
-def fully_connected_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) -> None:
+def prepare_fully_connected_backward(ctx: KernelContext, ins: list[T],
+                                     outs: list[T | None]) -> Sequence[Call]:
     """dW = dy^T x, db = column sums of dy, then dx = dy W, each only if wanted; no temporary.
 
     dx is written last: it may overwrite x (the in-place pair data -> data_grad), which dW
     has read by then.
     """
+    late = contiguous_late(prepare_fully_connected_backward, ctx, ins, outs)
+    if late:
+        return late
     p = ctx.params
-    dy, x, w = _matrix(p, ins[0]), ins[1], _like(ins[2], ins[0])
+    dy, x, w = _matrix(p, ins[0]), ins[1], ins[2]
     dx, dw = outs[0], outs[1]
+    if _mixed(ins[0], w):  # float32 dW and db of a float32 weight, low-precision dx
+        xm, db = _matrix(p, x), None if p["no_bias"] else outs[2]
+        dxm = None if dx is None else _out_matrix(p, dx)
+
+        def mixed() -> None:
+            if dw is not None:
+                dw.copy_(torch.mm(dy.t(), xm))
+            if db is not None:
+                torch.sum(dy, 0, dtype=db.dtype, out=db)
+            if dxm is not None:
+                torch.mm(dy, w.to(dy.dtype), out=dxm)
+        return (mixed,)
+    calls: list[Call] = []
     if dw is not None:
-        if dw.dtype == dy.dtype:
-            torch.mm(dy.t(), _matrix(p, x), out=dw)
-        else:  # mixed precision: the float32 gradient of a float32 weight
-            dw.copy_(torch.mm(dy.t(), _matrix(p, x)))
+        calls.append(partial(torch.mm, dy.t(), _matrix(p, x), out=dw))
     if not p["no_bias"] and outs[2] is not None:
-        torch.sum(dy, 0, dtype=outs[2].dtype, out=outs[2])
+        calls.append(partial(torch.sum, dy, 0, out=outs[2]))
     if dx is not None:
-        torch.mm(dy, w, out=_out_matrix(p, dx))
+        calls.append(partial(torch.mm, dy, w, out=_out_matrix(p, dx)))
+    return calls
 
 
 # -- Convolution ---------------------------------------------------------------------------------
-def convolution(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
-    """``aten.convolution.out``.
+def _native_conv(x: T, w: T, bias: T | None, stride: Any, pad: Any, dilate: Any,
+                 groups: int, tensors: Sequence[T]) -> bool:
+    """Whether torch runs this convolution with its own CPU im2col kernel (``Slow2d``), whose
+    ``_slow_conv2d_*`` out= overloads write straight into our buffers and give bit for bit
+    what ``aten.convolution`` / ``convolution_backward`` give. Decided once, as torch decides
+    per call (its choice depends on shapes, dtype and the number of threads)."""
+    if groups != 1 or x.dim() != 4 or not all(t.is_contiguous() for t in tensors):
+        return False
+    backend = torch._C._select_conv_backend(x, w, bias, stride, pad, dilate, False, (0, 0),
+                                            groups)
+    return backend.name == "Slow2d"
 
-    torch generates this overload (compute, then copy into ``out``), so one output-sized
-    temporary is allocated per call (workspace). On CUDA, ``cudnn_convolution.out`` writes in
-    place and would remove it.
+
+def prepare_convolution(ctx: KernelContext, ins: list[T], outs: list[T]) -> Sequence[Call]:
+    """``aten._slow_conv2d_forward.output`` where torch would run that kernel (the CPU's
+    im2col; writes into ``out``, its column buffer is workspace), else ``aten.convolution.out``.
+
+    torch generates ``convolution.out`` (compute, then copy into ``out``), so that form
+    allocates one output-sized temporary per call (workspace). On CUDA,
+    ``cudnn_convolution.out`` writes in place and would remove it.
     """
-    kernel, stride, dilate, pad = conv_window(ctx.params)
-    x = ins[0]
-    bias = None if ctx.params["no_bias"] else _like(ins[2], x)
-    aten.convolution.out(x, _like(ins[1], x), bias, stride, pad, dilate, False, (0, 0),
-                         ctx.params["num_group"], out=outs[0])
+    p, x, w, y = ctx.params, ins[0], ins[1], outs[0]
+    kernel, stride, dilate, pad = conv_window(p)
+    bias = None if p["no_bias"] else ins[2]
+    if _mixed(x, w):
+        def mixed() -> None:
+            _CONV(x, w.to(x.dtype), None if bias is None else bias.to(x.dtype), stride, pad,
+                  dilate, False, (0, 0), p["num_group"], out=y)
+        return (mixed,)
+    if _native_conv(x, w, bias, stride, pad, dilate, p["num_group"], [*ins, y]):
+        return (partial(_CONV_IM2COL, x, w, kernel, bias, stride, pad, output=y),)
+    return (partial(_CONV, x, w, bias, stride, pad, dilate, False, (0, 0), p["num_group"],
+                    out=y),)
 
 
-def convolution_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) -> None:
-    """``aten.convolution_backward`` for the wanted grads, copied into ``outs``.
+def prepare_convolution_backward(ctx: KernelContext, ins: list[T],
+                                 outs: list[T | None]) -> Sequence[Call]:
+    """Into ``outs`` with ``aten._slow_conv2d_backward.grad_input`` where the forward runs
+    the CPU's im2col kernel, dx and dW are wanted and no output overlaps an input (it writes
+    dx before it reads x for dW); its bias gradient goes into a (C_out,) buffer of the node's
+    own when the node has no bias (workspace).
 
-    The functional form is used because ``convolution_backward.out`` is generated by torch
-    (compute, then copy) and needs all three outputs: either way the wanted gradients are
-    allocated as temporaries (workspace) and copied. Every gradient is computed before any is
-    copied, so dx may overwrite x (the in-place pair data -> data_grad).
+    Otherwise ``aten.convolution_backward`` for the wanted grads, copied into ``outs``: the
+    functional form, because ``convolution_backward.out`` is generated by torch (compute,
+    then copy) and needs all three outputs, so the wanted gradients are temporaries
+    (workspace). Every gradient is computed before any is copied, so dx may overwrite x (the
+    in-place pair data -> data_grad).
     """
     p = ctx.params
-    dy, x, w = ins[0], ins[1], _like(ins[2], ins[1])
+    dy, x, w = ins
     kernel, stride, dilate, pad = conv_window(p)
     mask = [o is not None for o in outs] + [False] * (3 - len(outs))
     if not any(mask):
-        return
+        return ()
+    dx, dw = outs[0], outs[1]
+    mixed = _mixed(x, w)
+    if (not mixed and dx is not None and dw is not None
+            and not any(overlaps(o, i) for o in outs if o is not None for i in ins)
+            and _native_conv(x, w, None, stride, pad, dilate, p["num_group"],
+                             [*ins, *(o for o in outs if o is not None)])):
+        db = outs[2] if len(outs) > 2 and outs[2] is not None else w.new_empty(w.shape[0])
+        return (partial(_CONV_IM2COL_BACKWARD, dy, x, w, kernel, stride, pad, grad_input=dx,
+                        grad_weight=dw, grad_bias=db),)
     bias_sizes = None if p["no_bias"] else [w.shape[0]]
-    grads = aten.convolution_backward(dy, x, w, bias_sizes, stride, pad, dilate, False, (0, 0),
-                                      p["num_group"], mask)
-    for o, g in zip(outs, grads):
-        if o is not None:
-            o.copy_(g)
+    wanted = [(o, i) for i, o in enumerate(outs) if o is not None]
+
+    def run() -> None:
+        weight = w.to(x.dtype) if mixed else w  # float32 weight: a low-precision copy
+        grads = aten.convolution_backward(dy, x, weight, bias_sizes, stride, pad, dilate,
+                                          False, (0, 0), p["num_group"], mask)
+        for o, i in wanted:
+            o.copy_(grads[i])
+    return (run,)
 
 
 # -- BatchNorm -----------------------------------------------------------------------------------
-def _update_moving(p: Mapping[str, Any], moving_mean: T, moving_var: T, mean: T,
-                   invstd: T) -> None:
-    """MXNet: moving = moving*momentum + batch*(1-momentum), with the BIASED batch variance.
-
-    The variance is recovered as 1/invstd^2 - eps (torch's own running_var update would use the
-    unbiased variance, so it is not used). Allocates one (C,) temporary.
-    """
-    m = p["momentum"]
-    moving_mean.mul_(m).add_(mean, alpha=1 - m)
-    moving_var.mul_(m).add_(invstd.pow(-2).sub_(p["eps"]), alpha=1 - m)
-
-
-def batch_norm(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
+def prepare_batch_norm(ctx: KernelContext, ins: list[T], outs: list[T]) -> Sequence[Call]:
     """``aten.native_batch_norm.out``; see the BatchNorm OpDef doc for the hidden outputs.
 
     Training (and not use_global_stats): batch statistics go into the hidden outputs (mean,
-    invstd) and the moving statistics are updated once. Otherwise the moving statistics
-    normalise and are copied into the hidden outputs; torch's own save_mean/save_invstd are
-    then empty, so two zero-size dummies take them (our hidden buffers must keep their shape).
+    invstd) and the moving statistics are updated once, with MXNet's rule: moving =
+    moving*momentum + batch*(1-momentum), with the BIASED batch variance, recovered as
+    1/invstd^2 - eps into a (C,) buffer of the node's own (workspace; torch's own running_var
+    update would use the unbiased variance, so it is not used). Otherwise the moving
+    statistics normalise and are copied into the hidden outputs; torch's own
+    save_mean/save_invstd are then empty, so two zero-size dummies take them (our hidden
+    buffers must keep their shape).
     """
-    p = ctx.params
+    p, state = ctx.params, ctx.state
     x, gamma, beta, moving_mean, moving_var = ins
     y, mean, invstd = outs
     weight = None if p["fix_gamma"] else gamma
-    if ctx.is_train and not p["use_global_stats"]:
-        aten.native_batch_norm.out(x, weight, beta, None, None, True, 0.0, p["eps"], out=y,
-                                   save_mean=mean, save_invstd=invstd)
-        if not ctx.recompute:  # a recomputed copy must not update the statistics twice
-            _update_moving(p, moving_mean, moving_var, mean, invstd)
-        return
-    aten.native_batch_norm.out(x, weight, beta, moving_mean, moving_var, False, 0.0, p["eps"],
-                               out=y, save_mean=x.new_empty(0), save_invstd=x.new_empty(0))
-    mean.copy_(moving_mean)
-    invstd.copy_(moving_var)
+    eps, keep = p["eps"], 1 - p["momentum"]
+    batch_stats, update = not p["use_global_stats"], not ctx.recompute
+    norm = _BATCH_NORM
+    var = torch.empty_like(invstd)
+    minus_eps = torch.full((), -eps, dtype=var.dtype, device=var.device)  # sub_(eps) would
+    # wrap the Python float into a new tensor every call
+    moving, batch = [moving_mean, moving_var], [mean, var]
+    dummies = (x.new_empty(0), x.new_empty(0))
+
+    def run() -> None:
+        if batch_stats and state.get("is_train", False):
+            norm(x, weight, beta, None, None, True, 0.0, eps, out=y, save_mean=mean,
+                 save_invstd=invstd)
+            if update:  # a recomputed copy must not update the statistics twice
+                torch.pow(invstd, -2, out=var)
+                var.add_(minus_eps)
+                torch._foreach_lerp_(moving, batch, keep)
+            return
+        norm(x, weight, beta, moving_mean, moving_var, False, 0.0, eps, out=y,
+             save_mean=dummies[0], save_invstd=dummies[1])
+        mean.copy_(moving_mean)
+        invstd.copy_(moving_var)
+    return (run,)
 
 
-def batch_norm_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) -> None:
+def prepare_batch_norm_backward(ctx: KernelContext, ins: list[T],
+                                outs: list[T | None]) -> Sequence[Call]:
     """``aten.native_batch_norm_backward`` for the wanted grads, copied into ``outs``.
 
     With use_global_stats the saved (mean, invstd) inputs hold (moving_mean, moving_var), which
-    is what the ``train=False`` form reads. fix_gamma: gamma is 1 and its gradient 0 (a ones
-    temporary stands for gamma). torch's ``.out`` overload is generated (compute, then copy),
-    so the wanted grads are allocated as temporaries (workspace) and copied; as every gradient
-    exists before the first copy, dx may overwrite x (the in-place pair), or dy.
+    is what the ``train=False`` form reads. fix_gamma: gamma is 1 and its gradient 0 (a (C,)
+    ones buffer of the node's own stands for gamma). torch's ``.out`` overload is generated
+    (compute, then copy), so the wanted grads are allocated as temporaries (workspace) and
+    copied; as every gradient exists before the first copy, dx may overwrite x (the in-place
+    pair), or dy.
     """
     p = ctx.params
     dy, x, gamma, mean, invstd = ins
-    dx, dgamma, dbeta = outs
     fix = p["fix_gamma"]
-    if dgamma is not None and fix:
-        dgamma.zero_()
-    mask = [dx is not None, dgamma is not None and not fix, dbeta is not None]
+    calls: list[Call] = []
+    if outs[1] is not None and fix:
+        calls.append(outs[1].zero_)
+    mask = [outs[0] is not None, outs[1] is not None and not fix, outs[2] is not None]
     if not any(mask):
-        return
-    # CUDA's kernel wants a weight tensor (a (C,) temporary of ones under fix_gamma) and a
-    # defined save_mean (empty when the running statistics are used)
-    weight = gamma.new_ones(gamma.shape) if fix else gamma
+        return calls
+    # CUDA's kernel wants a weight tensor (ones under fix_gamma) and a defined save_mean
+    # (empty when the running statistics are used)
+    weight = torch.ones_like(gamma) if fix else gamma
     empty = x.new_empty(0)
-    saved = ((mean, invstd, empty, empty) if p["use_global_stats"]
-             else (None, None, mean, invstd))
-    grads = aten.native_batch_norm_backward(dy, x, weight, *saved, not p["use_global_stats"],
-                                            p["eps"], mask)
-    for o, g, want in zip(outs, grads, mask, strict=True):
-        if want:
-            o.copy_(g)  # type: ignore[union-attr]
+    glob = p["use_global_stats"]
+    saved = (mean, invstd, empty, empty) if glob else (None, None, mean, invstd)
+    args = (dy, x, weight, *saved, not glob, p["eps"], mask)
+    wanted = [(o, i) for i, o in enumerate(outs) if mask[i] and o is not None]
+
+    def run() -> None:
+        grads = aten.native_batch_norm_backward(*args)
+        for o, i in wanted:
+            o.copy_(grads[i])
+    calls.append(run)
+    return calls
 
 
 # -- Pooling -------------------------------------------------------------------------------------
@@ -186,18 +273,7 @@ def _argmax(x: T, kernel: Any, stride: Any, pad: Any, ceil: bool, values: T) -> 
     return indices
 
 
-def _overlaps(a: T, b: T) -> bool:
-    """Whether the bytes of ``a`` and ``b`` may overlap (exact for contiguous tensors; any
-    other pair of one storage counts as overlapping)."""
-    if a.untyped_storage().data_ptr() != b.untyped_storage().data_ptr():
-        return False
-    if not (a.is_contiguous() and b.is_contiguous()):
-        return True
-    a0, b0 = a.data_ptr(), b.data_ptr()
-    return a0 < b0 + b.numel() * b.element_size() and b0 < a0 + a.numel() * a.element_size()
-
-
-def pooling(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
+def prepare_pooling(ctx: KernelContext, ins: list[T], outs: list[T]) -> Sequence[Call]:
     """Max, avg or sum pooling via aten ``.out``.
 
     sum = avg_pool2d with ``divisor_override=1``; global pooling is one window over the plane.
@@ -205,27 +281,27 @@ def pooling(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
     writes them, into an int64 temporary of the output's shape (workspace: twice the output's
     fp32 bytes, freed at once).
     """
-    p, x = ctx.params, ins[0]
+    p, x, y = ctx.params, ins[0], outs[0]
     kernel, stride, pad, ceil = pool_window(p, x.shape[2:])
     if p["pool_type"] == "max":
-        _argmax(x, kernel, stride, pad, ceil, outs[0])
-    else:
-        divisor = 1 if p["pool_type"] == "sum" else None
-        aten.avg_pool2d.out(x, kernel, stride, pad, ceil, p["count_include_pad"], divisor,
-                            out=outs[0])
+        return (partial(_argmax, x, kernel, stride, pad, ceil, y),)
+    divisor = 1 if p["pool_type"] == "sum" else None
+    return (partial(_AVG_POOL, x, kernel, stride, pad, ceil, p["count_include_pad"],
+                    divisor, out=y),)
 
 
-def _scratch(dx: T, x: T, shape: Any) -> T:
+def _scratch(dx: T, x: T, shape: Any) -> T | None:
     """A tensor of ``shape`` for values nobody reads: the front of ``dx`` when it is large
     enough and does not hold ``x`` (``max_pool2d_with_indices_backward`` overwrites all of
-    ``dx`` without reading it), else a temporary."""
+    ``dx`` without reading it), else None: a temporary per call."""
     n = math.prod(shape)
-    if dx.is_contiguous() and dx.numel() >= n and not _overlaps(dx, x):
+    if dx.is_contiguous() and dx.numel() >= n and not overlaps(dx, x):
         return dx.view(-1)[:n].view(shape)
-    return dx.new_empty(shape)
+    return None
 
 
-def pooling_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) -> None:
+def prepare_pooling_backward(ctx: KernelContext, ins: list[T],
+                             outs: list[T | None]) -> Sequence[Call]:
     """Pooling gradient via aten ``.grad_input``.
 
     max: the argmax is recomputed from ``data`` (MXNet's backward reads the input too; nothing
@@ -237,17 +313,21 @@ def pooling_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) -> 
     """
     dx = outs[0]
     if dx is None:
-        return
+        return ()
     p, dy, data = ctx.params, ins[0], ins[1]
     kernel, stride, pad, ceil = pool_window(p, data.shape[2:])
-    if p["pool_type"] == "max":
-        indices = _argmax(data, kernel, stride, pad, ceil, _scratch(dx, data, dy.shape))
+    if p["pool_type"] != "max":
+        divisor = 1 if p["pool_type"] == "sum" else None
+        return (partial(_AVG_POOL_BACKWARD, dy, data, kernel, stride, pad,
+                        ceil, p["count_include_pad"], divisor, grad_input=dx),)
+    scratch = _scratch(dx, data, dy.shape)
+
+    def run() -> None:
+        values = dy.new_empty(dy.shape) if scratch is None else scratch
+        indices = _argmax(data, kernel, stride, pad, ceil, values)
         aten.max_pool2d_with_indices_backward.grad_input(dy, data, kernel, stride, pad, (1, 1),
                                                          ceil, indices, grad_input=dx)
-    else:
-        divisor = 1 if p["pool_type"] == "sum" else None
-        aten.avg_pool2d_backward.grad_input(dy, data, kernel, stride, pad, ceil,
-                                            p["count_include_pad"], divisor, grad_input=dx)
+    return (run,)
 
 
 # -- Dropout -------------------------------------------------------------------------------------
@@ -294,9 +374,13 @@ def dropout_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) -> 
 
 
 KERNELS = {
-    "FullyConnected": fully_connected, "_backward_FullyConnected": fully_connected_backward,
-    "Convolution": convolution, "_backward_Convolution": convolution_backward,
-    "BatchNorm": batch_norm, "_backward_BatchNorm": batch_norm_backward,
-    "Pooling": pooling, "_backward_Pooling": pooling_backward,
+    "FullyConnected": kernel_of(prepare_fully_connected),
+    "_backward_FullyConnected": kernel_of(prepare_fully_connected_backward),
+    "Convolution": kernel_of(prepare_convolution),
+    "_backward_Convolution": kernel_of(prepare_convolution_backward),
+    "BatchNorm": kernel_of(prepare_batch_norm),
+    "_backward_BatchNorm": kernel_of(prepare_batch_norm_backward),
+    "Pooling": kernel_of(prepare_pooling),
+    "_backward_Pooling": kernel_of(prepare_pooling_backward),
     "Dropout": dropout, "_backward_Dropout": dropout_backward,
 }

@@ -7,28 +7,31 @@ read: the output buffers already carry the shapes.
 """
 from __future__ import annotations
 
+from functools import partial
+from typing import Sequence
+
 import torch
 
-from .context import KernelContext, copy_into
+from .context import Call, KernelContext, copy_call, kernel_of
 
 __all__ = ["KERNELS"]
 
 T = torch.Tensor
 
 
-def reshape(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
+def prepare_reshape(ctx: KernelContext, ins: list[T], outs: list[T]) -> Sequence[Call]:
     """Flatten and Reshape: the output is the input's elements in the new shape."""
-    copy_into(outs[0], ins[0])
+    return copy_call(outs[0], ins[0])
 
 
-def reshape_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) -> None:
+def prepare_reshape_backward(ctx: KernelContext, ins: list[T],
+                             outs: list[T | None]) -> Sequence[Call]:
     """dx = dy in x's shape; ``ins[1]`` (the forward input) is shape-only and not read."""
-    if outs[0] is not None:
-        copy_into(outs[0], ins[0])
+    return () if outs[0] is None else copy_call(outs[0], ins[0])
 
 
-def concat(ctx: KernelContext, ins: list[T], outs: list[T]) -> None:
-    torch.cat(ins, dim=ctx.params["dim"], out=outs[0])
+def prepare_concat(ctx: KernelContext, ins: list[T], outs: list[T]) -> Sequence[Call]:
+    return (partial(torch.cat, list(ins), dim=ctx.params["dim"], out=outs[0]),)
 
 
 def concat_backward(ctx: KernelContext, ins: list[T], outs: list[T | None]) -> None:
@@ -63,7 +66,8 @@ def slice_channel_backward(ctx: KernelContext, ins: list[T], outs: list[T | None
 
 
 KERNELS = {
-    "Flatten": reshape, "Reshape": reshape, "_backward_Reshape": reshape_backward,
-    "Concat": concat, "_backward_Concat": concat_backward,
+    "Flatten": kernel_of(prepare_reshape), "Reshape": kernel_of(prepare_reshape),
+    "_backward_Reshape": kernel_of(prepare_reshape_backward),
+    "Concat": kernel_of(prepare_concat), "_backward_Concat": concat_backward,
     "SliceChannel": slice_channel, "_backward_SliceChannel": slice_channel_backward,
 }
