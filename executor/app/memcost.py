@@ -110,6 +110,7 @@ class Workload:
     sweep_param: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     paper: str | None = None
+    dtype: str = "float32"
 
     @property
     def kind(self) -> str:
@@ -129,14 +130,23 @@ class Workload:
     def describe(self) -> str:
         if self.kind == "resnet":
             return (f"ResNet (pre-activation bottleneck), batch {self.batch}, "
-                    f"3x{self.image}x{self.image}, fp32")
+                    f"3x{self.image}x{self.image}, {self.dtype}")
         if self.kind == "lstm":
-            return f"LSTM 4 x {self.hidden}, batch {self.batch}, 50-d inputs, 5000 labels, fp32"
+            return (f"LSTM 4 x {self.hidden}, batch {self.batch}, 50-d inputs, 5000 labels, "
+                    f"{self.dtype}")
         extra = ", ".join(f"{k}={v}" for k, v in self.params.items())
         return f"{self.net} ({self.sweep_param} swept{'; ' + extra if extra else ''})"
 
     def build(self, size: int) -> Built:
-        """The network of one size."""
+        """The network of one size (with ``dtype`` bfloat16/float16: mixed precision)."""
+        built = self._build(size)
+        if self.dtype == "float32":
+            return built
+        from symbol.amp import convert_symbol
+        return Built(convert_symbol(built.symbol, self.dtype), built.shapes, built.inputs,
+                     built.info)
+
+    def _build(self, size: int) -> Built:
         if self.kind == "resnet":
             units = _units(size)
             image = (3, self.image, self.image)
@@ -443,6 +453,8 @@ def add_memcost_parser(sub: Any) -> None:
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="FILE: a fixed param")
     p.add_argument("--paper", choices=("resnet", "lstm"),
                    help="FILE: compare with this network's figures")
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                   help="float32 (default, the paper's) or mixed precision (docs/precision.md)")
     p.add_argument("--measure", action="store_true", help="run training steps (CUDA only)")
     p.add_argument("--device", default=_OPTION_DEFAULTS["device"],
                    help="--measure device (default cuda)")
@@ -490,8 +502,10 @@ def workload_from_args(args: argparse.Namespace) -> Workload:
         batch = args.batch or (32 if args.net == "resnet" else 64)
         wl = Workload(args.net, batch, args.image or 224, args.hidden or 1024)
         setup = {"batch": wl.batch, "image": wl.image, "hidden": wl.hidden}
-        same = all(setup[k] == v for k, v in PAPER_SETUP[args.net].items())
-        return Workload(wl.net, wl.batch, wl.image, wl.hidden, paper=args.net if same else None)
+        same = all(setup[k] == v for k, v in PAPER_SETUP[args.net].items()) \
+            and args.dtype == "float32"  # the paper's figures are float32
+        return Workload(wl.net, wl.batch, wl.image, wl.hidden, paper=args.net if same else None,
+                        dtype=args.dtype)
     return _file_workload(args)
 
 
@@ -512,7 +526,7 @@ def _file_workload(args: argparse.Namespace) -> Workload:
     if args.batch:
         params["batch"] = args.batch
     return Workload(str(path), args.batch or 0, sweep_param=args.sweep_param, params=params,
-                    paper=args.paper)
+                    paper=args.paper, dtype=args.dtype)
 
 
 def _strategies(args: argparse.Namespace, wl: Workload) -> list[str]:

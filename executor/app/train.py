@@ -87,6 +87,10 @@ def add_train_parser(sub: Any) -> None:
                    help="update each parameter inside the backward pass as soon as its "
                    "gradient is final, so parameter gradients take no memory of their own "
                    "(default: on, except with data parallel workers)")
+    p.add_argument("--fit", type=size_arg, default=None, metavar="SIZE",
+                   help="choose --dtype, --microbatch and the recompute plan together: the "
+                   "fastest predicted step whose whole step fits SIZE (see 'sublinear plan "
+                   "--fit')")
     p.add_argument("--microbatch", type=positive_int, default=1, metavar="K",
                    help="split each batch into K slices run in turn, gradients accumulated, "
                    "one update per batch; the plan is made for the slice (default 1)")
@@ -230,6 +234,9 @@ def _train(args: argparse.Namespace, out: TextIO, resume: Path | None, env: Any)
     net, _ = load_net(args.net, dict(args.param))
     shapes = dict(args.shape)
     dataset = dataset_for(net, args.data, shapes=shapes, seed=args.seed)
+    fit = None
+    if args.fit is not None:
+        config, fit = _fitted(net, dataset, config, int(args.fit))
     trainer = Trainer(net, dataset, config, env=env)
     if resume is not None:
         trainer.resume(str(resume))
@@ -239,6 +246,8 @@ def _train(args: argparse.Namespace, out: TextIO, resume: Path | None, env: Any)
                  if trainer.parallel else str(trainer.exe.device))
         print(f"training {Path(args.net).stem} on {dataset.name}: {dataset.num_train} "
               f"samples ({dataset.num_test} test), batch {config.batch}, {where}", file=out)
+        if fit is not None:
+            print(fit.summary(), file=out)
         print(trainer.plan_report(), file=out)
         if resume is not None:
             print(f"resumed from {resume} (epoch {trainer.epoch})", file=out)
@@ -268,6 +277,28 @@ def _train(args: argparse.Namespace, out: TextIO, resume: Path | None, env: Any)
         print(f"trained {final['epochs']} epochs ({final['steps']} steps): final loss "
               f"{final['final_loss']:.4f}{tail}", file=out)
     return 0
+
+
+def _fitted(net: Symbol, dataset: Any, config: Any, budget: int) -> tuple[Any, Any]:
+    """``--fit``: the dtype, microbatch count and recompute plan :func:`optim.fit.fit_plan`
+    chooses for this data's batch, as a new TrainConfig (and the search's result)."""
+    from dataclasses import replace
+
+    from optim.fit import fit_plan
+    from optim.pipeline import default_grad_req
+    from executor.training.trainer import OPTIMIZER_SLOTS
+    shapes = {k: (config.batch, *v) for k, v in dataset.sample_shapes().items()}
+    declared = [v.name for v in net.graph.inputs if "__shape__" in v.attrs]
+    reqs = default_grad_req(net.list_arguments(), [*shapes, *declared])
+    result = fit_plan(net, shapes, budget=budget, grad_req=reqs,
+                      aux=net.list_auxiliary_states(),
+                      optimizer_slots=OPTIMIZER_SLOTS[config.optimizer])
+    c = result.chosen
+    extra = c.step_bytes - c.plan[1].plan.step_bytes  # optimizer state, accumulated grads
+    return replace(config, dtype=c.dtype, microbatch=c.microbatch,
+                   mirror=c.mirror, budget=budget - extra if c.mirror == "optimal" else None,
+                   budget_scope="step" if c.mirror == "optimal" else config.budget_scope,
+                   update_in_backward=c.microbatch == 1 and None), result
 
 
 def _run_workers(args: argparse.Namespace, out: TextIO) -> int:

@@ -207,7 +207,7 @@ def prepare_batch_norm(ctx: KernelContext, ins: list[T], outs: list[T]) -> Seque
     minus_eps = torch.full((), -eps, dtype=var.dtype, device=var.device)  # sub_(eps) would
     # wrap the Python float into a new tensor every call
     moving, batch = [moving_mean, moving_var], [mean, var]
-    dummies = (x.new_empty(0), x.new_empty(0))
+    dummies = (mean.new_empty(0), mean.new_empty(0))  # the statistics' dtype (float32 when mixed)
 
     def run() -> None:
         if batch_stats and state.get("is_train", False):
@@ -248,7 +248,7 @@ def prepare_batch_norm_backward(ctx: KernelContext, ins: list[T],
     # CUDA's kernel wants a weight tensor (ones under fix_gamma) and a defined save_mean
     # (empty when the running statistics are used)
     weight = torch.ones_like(gamma) if fix else gamma
-    empty = x.new_empty(0)
+    empty = mean.new_empty(0)
     glob = p["use_global_stats"]
     saved = (mean, invstd, empty, empty) if glob else (None, None, mean, invstd)
     args = (dy, x, weight, *saved, not glob, p["eps"], mask)

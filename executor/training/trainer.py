@@ -61,6 +61,8 @@ __all__ = ["TrainConfig", "Trainer", "LossScaler", "learning_rate", "OPTIMIZERS"
            "DTYPES"]
 
 OPTIMIZERS = ("sgd", "nag", "adam", "adamw", "rmsprop")
+#: float32 state arrays each optimizer keeps per parameter (momentum; Adam's two moments)
+OPTIMIZER_SLOTS = {"sgd": 1, "nag": 1, "adam": 2, "adamw": 2, "rmsprop": 2}
 DTYPES = ("float32", "float64", "bfloat16", "float16")
 SCHEDULES = ("constant", "step", "cosine")
 

@@ -134,7 +134,8 @@ register(OpDef("softmax_cross_entropy", "loss", ("data", "label"), _cross_entrop
                _cross_entropy_grad, amp="float32", infer_type=_loss_type,
                doc="Sum over the batch of -log softmax(data)[label]; output shape (1,)."))
 register(OpDef("_backward_softmax_cross_entropy", "loss", ("out_grad", "data", "label"),
-               _backward_cross_entropy_shape, None, is_backward=True))
+               _backward_cross_entropy_shape, None, is_backward=True,
+               infer_type=lambda p, ins, n: [ins[1]]))  # the logits' dtype
 register(OpDef("MakeLoss", "loss", ("data",), _identity_shape, _make_loss_grad,
                params=_MAKE_LOSS, inplace=_inplace0, is_loss=True,
                doc="Identity forward; treat data as a loss (gradient grad_scale / norm)."))

@@ -158,3 +158,21 @@ def test_mixed_kernels_equal_torchs_low_precision_autograd(op):
             torch.testing.assert_close(exe.grad_dict[n], p.grad, rtol=2e-2, atol=2e-2)
             continue
         torch.testing.assert_close(exe.grad_dict[n], p.grad, rtol=0, atol=0, msg=n)
+
+
+def test_low_precision_inference_with_batchnorm_statistics():
+    net, shapes = EXAMPLE_NETS["resnet.py"]()
+    low = _step(convert_symbol(net, "bfloat16"), shapes)  # one training step: moving stats
+    rng = np.random.default_rng(1)
+    out = low.forward(is_train=False, data=rng.normal(size=shapes["data"]))[0]
+    assert out.dtype == torch.bfloat16 and bool(torch.isfinite(out.float()).all())
+
+
+def test_train_fit_chooses_the_levers_and_trains(capsys):
+    code, out, err = run(capsys, str(MLP).replace("mlp.sym", "wrn.sym"), "--param", "depth=10",
+                         "--data", "synthetic", "--epochs", "1", "--batch", "32", "--fit",
+                         "12MiB", "--json", "--quiet")
+    assert code == 0, err
+    final = json_lines(out)[-1]
+    assert final["dtype"] == "bfloat16" and final["microbatch"] > 1
+    assert final["mirror"] != "none" and final["final_loss"] < 2.3
