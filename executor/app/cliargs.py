@@ -12,7 +12,10 @@ from typing import Any, Callable
 
 __all__ = ["param_arg", "shape_arg", "size_arg", "positive_int", "non_negative_int",
            "positive_float", "non_negative_float", "image_path", "add_net_options",
-           "IMAGE_SUFFIXES"]
+           "add_memory_options", "DTYPES", "IMAGE_SUFFIXES"]
+
+#: ``--dtype`` choices: one dtype everywhere, or mixed precision in a low one.
+DTYPES = ("float32", "float64", "bfloat16", "float16")
 
 #: File types ``--timeline`` can write (matplotlib's Agg backend without extra libraries).
 IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff",
@@ -94,3 +97,37 @@ def add_net_options(p: argparse.ArgumentParser) -> None:
                    "steps=1600")
     p.add_argument("--shape", type=shape_arg, action="append", default=[], metavar="NAME=D1,D2",
                    help="shape of an input (repeatable): data=32,3,224,224")
+
+
+def add_memory_options(p: argparse.ArgumentParser) -> None:
+    """``--strategy``, ``--mirror``, ``--budget``, ``--budget-scope``, ``--dtype`` and
+    ``--fit``: how a command that plans a network may plan it (``plan`` and ``train``)."""
+    from optim.memory import STRATEGIES
+    from optim.mirror import ALL_STRATEGIES
+    from optim.search import BUDGET_SCOPES
+    from symbol.units import SIZE_HELP
+    p.add_argument("--strategy", choices=STRATEGIES, default=None,
+                   help="memory strategy (default: from the environment, else sharing)")
+    p.add_argument("--mirror", choices=ALL_STRATEGIES, default=None,
+                   help="recompute strategy (default: SUBLINEAR_MIRROR, "
+                   "MXNET_BACKWARD_DO_MIRROR=1 = drop-cheap, else none); optimal: the least "
+                   "recomputation whose plan fits --budget")
+    p.add_argument("--budget", type=size_arg, default=None, metavar="SIZE",
+                   help="memory budget: the plan with the least recomputation that fits "
+                   "(mirror optimal; with another --mirror, the cheapest fixed strategy that "
+                   "fits) (default: SUBLINEAR_MEMORY_BUDGET); "
+                   f"{SIZE_HELP}, e.g. 3GiB")
+    p.add_argument("--budget-scope", choices=BUDGET_SCOPES, default=None,
+                   help="what --budget counts: step (default, or SUBLINEAR_BUDGET_SCOPE): the "
+                   "whole training step, parameters, their gradients, inputs, auxiliary states "
+                   "and operator workspace included; activations: activations and "
+                   "intermediate gradients only")
+    p.add_argument("--dtype", choices=DTYPES, default="float32",
+                   help="float32 (default) or float64 everywhere; bfloat16 or float16: mixed "
+                   "precision (matrix products and stored activations in the low dtype, "
+                   "float32 parameters, BatchNorm statistics, loss and optimizer; float16 "
+                   "with dynamic loss scaling; see docs/precision.md)")
+    p.add_argument("--fit", type=size_arg, default=None, metavar="SIZE",
+                   help="choose the dtype (float32, bfloat16), the microbatch count and the "
+                   "recomputation together: the fastest predicted step whose whole step "
+                   "(optimizer state included) fits SIZE")

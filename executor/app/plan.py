@@ -8,16 +8,17 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from optim.flags import read_flags
-from optim.memory import STRATEGIES, MemoryPlan
-from optim.mirror import ALL_STRATEGIES, MirrorPlan, executed_saved
+from optim.memory import MemoryPlan
+from optim.mirror import MirrorPlan, executed_saved
 from optim.parallel import Progress
 from optim.pipeline import NetworkPlan, default_grad_req
-from optim.search import BUDGET_SCOPES, plan_training
+from optim.search import plan_training
 from symbol import Symbol
 from symbol.gradient import MIRROR_OF, JointGraph
-from symbol.units import SIZE_HELP, format_bytes
+from symbol.units import format_bytes
 
-from .cliargs import add_net_options, image_path, non_negative_int, positive_int, size_arg
+from .cliargs import (add_memory_options, add_net_options, image_path, non_negative_int,
+                      positive_int)
 from .nets import load_net
 from ..progress import progress_bar
 
@@ -32,33 +33,10 @@ def add_plan_parser(sub: Any) -> None:
                        "file, an MXNet -symbol.json file, or an example name) and print "
                        "planned bytes by class.")
     add_net_options(p)
-    p.add_argument("--strategy", choices=STRATEGIES, default=None,
-                   help="memory strategy (default: from the environment, else sharing)")
+    add_memory_options(p)
     p.add_argument("--co-share", type=positive_int, default=None, metavar="K",
                    help="co-share colours: no sharing across K parallel paths "
                    "(MXNET_EXEC_NUM_TEMP; default 1 = off)")
-    p.add_argument("--mirror", choices=ALL_STRATEGIES, default=None,
-                   help="recompute strategy (default: SUBLINEAR_MIRROR, "
-                   "MXNET_BACKWARD_DO_MIRROR=1 = drop-cheap, else none); optimal: the least "
-                   "recomputation whose plan fits --budget")
-    p.add_argument("--budget", type=size_arg, default=None, metavar="SIZE",
-                   help="memory budget: the plan with the least recomputation that fits "
-                   "(mirror optimal; with another --mirror, the cheapest fixed strategy that "
-                   "fits) (default: SUBLINEAR_MEMORY_BUDGET); "
-                   f"{SIZE_HELP}, e.g. 3GiB")
-    p.add_argument("--budget-scope", choices=BUDGET_SCOPES, default=None,
-                   help="what --budget counts: step (default, or SUBLINEAR_BUDGET_SCOPE): the "
-                   "whole training step, parameters, their gradients, inputs, auxiliary states "
-                   "and operator workspace included; activations: activations and "
-                   "intermediate gradients only")
-    p.add_argument("--dtype", choices=DTYPES, default="float32",
-                   help="float32 (default) or float64 everywhere; bfloat16 or float16: mixed "
-                   "precision (matrix products and stored activations in the low dtype, "
-                   "float32 parameters, BatchNorm statistics and loss; see docs/precision.md)")
-    p.add_argument("--fit", type=size_arg, default=None, metavar="SIZE",
-                   help="search dtype (float32, bfloat16), microbatch count and recomputation "
-                   "for the fastest predicted step whose whole step (optimizer state "
-                   "included) fits SIZE; prints the choice and the alternatives weighed")
     p.add_argument("--optimizer-slots", type=non_negative_int, default=1, metavar="N",
                    help="with --fit: float32 optimizer state arrays per parameter (SGD with "
                    "momentum 1, Adam 2; default 1)")
@@ -84,10 +62,6 @@ def planning_inputs(args: argparse.Namespace
     shapes: dict[str, Any] = dict(args.shape)
     declared = [v.name for v in net.graph.inputs if "__shape__" in v.attrs]
     return net, shapes, default_grad_req(net.list_arguments(), [*shapes, *declared])
-
-
-#: ``--dtype`` choices: one dtype everywhere, or mixed precision in a low one.
-DTYPES = ("float32", "float64", "bfloat16", "float16")
 
 
 def compute_dtype(net: Symbol, dtype: str) -> tuple[Symbol, str]:

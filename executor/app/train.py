@@ -31,8 +31,8 @@ from symbol import Symbol, SymbolError
 
 from ..errors import RunError
 
-from .cliargs import (add_net_options, non_negative_float, non_negative_int, positive_float,
-                      positive_int, size_arg)
+from .cliargs import (add_memory_options, add_net_options, non_negative_float,
+                      non_negative_int, positive_float, positive_int)
 from .nets import load_net
 
 __all__ = ["add_train_parser", "run_train", "dataset_for"]
@@ -42,9 +42,6 @@ log = logging.getLogger(__name__)
 
 def add_train_parser(sub: Any) -> None:
     """Register ``sublinear train`` on an argparse subparsers object."""
-    from optim.memory import STRATEGIES
-    from optim.mirror import ALL_STRATEGIES
-    from optim.search import BUDGET_SCOPES
     p = sub.add_parser("train", help="train a network on a data set",
                        description="Train NET on synthetic data, scikit-learn's digits or a "
                        "FILE.npz (data/label arrays), with the memory plan and recomputation "
@@ -69,28 +66,11 @@ def add_train_parser(sub: Any) -> None:
     p.add_argument("--warmup", type=non_negative_int, default=0,
                    help="steps of linear learning-rate warm-up (default 0)")
     p.add_argument("--ctx", default="auto", help="device: cpu, cuda, cuda:N or auto (default)")
-    p.add_argument("--dtype", choices=("float32", "float64", "bfloat16", "float16"),
-                   default="float32",
-                   help="float32 (default) or float64 everywhere; bfloat16 or float16: mixed "
-                   "precision (float32 parameters and optimizer, activations in the low "
-                   "dtype; float16 with dynamic loss scaling); see docs/precision.md")
-    p.add_argument("--strategy", choices=STRATEGIES, default=None,
-                   help="memory strategy (default: from the environment, else sharing)")
-    p.add_argument("--mirror", choices=ALL_STRATEGIES, default=None,
-                   help="recompute strategy (default: SUBLINEAR_MIRROR, else none)")
-    p.add_argument("--budget", type=size_arg, default=None, metavar="SIZE",
-                   help="memory budget: the least recomputation that fits (see 'sublinear "
-                   "plan --help')")
-    p.add_argument("--budget-scope", choices=BUDGET_SCOPES, default=None,
-                   help="what --budget counts: step (default) or activations")
+    add_memory_options(p)
     p.add_argument("--update-in-backward", action=argparse.BooleanOptionalAction, default=None,
                    help="update each parameter inside the backward pass as soon as its "
                    "gradient is final, so parameter gradients take no memory of their own "
                    "(default: on, except with data parallel workers)")
-    p.add_argument("--fit", type=size_arg, default=None, metavar="SIZE",
-                   help="choose --dtype, --microbatch and the recompute plan together: the "
-                   "fastest predicted step whose whole step fits SIZE (see 'sublinear plan "
-                   "--fit')")
     p.add_argument("--microbatch", type=positive_int, default=1, metavar="K",
                    help="split each batch into K slices run in turn, gradients accumulated, "
                    "one update per batch; the plan is made for the slice (default 1)")
