@@ -442,7 +442,9 @@ class Trainer:
                 record.update(loss_scale=self.scaler.scale, skipped_steps=self.skipped)
             peak = self.exe.last_step_peak  # CUDA: the last step's measured peak
             if peak is not None:
-                record["measured_step_peak"] = peak
+                rep = self.exe.memory_report()
+                record.update(measured_step_peak=peak,
+                              measured_over_plan=rep.get("measured_over_plan"))
             if on_epoch is not None:
                 on_epoch(self, record)
             _print_epoch(record, self.config.epochs, out, as_json)
