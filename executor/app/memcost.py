@@ -354,7 +354,7 @@ def plan_point(built: Built, size: int, strategy: str, paper: float | None) -> t
     mplan, nplan = plan_training(net.graph, built.shapes, grad_req=reqs,
                                  aux=net.list_auxiliary_states(), strategy=memory,
                                  mirror=mirror, flags=read_flags())
-    seconds = time.perf_counter() - t0
+    seconds = round(time.perf_counter() - t0, 3)  # as the JSON keeps it: tables agree
     plan = nplan.plan
     point = Point(size, strategy, dict(built.info), plan.planned_bytes, paper, seconds,
                   plan.num_storage, plan.num_inplace, plan.bytes_by_class(),
