@@ -82,10 +82,16 @@ class Arena:
 
 
 class _Gaps:
-    """Free byte ranges of one region below its top: best fit by size, coalesced by address."""
+    """Free byte ranges of one region below its top: best fit by size, coalesced by address.
 
-    def __init__(self) -> None:
-        self.by_size: list[tuple[int, int]] = []  # (size, offset), sorted
+    A gap is kept in ``by_size`` as one integer, ``size << shift | offset`` (``shift``: the
+    bits of the largest offset possible), so that integers sort as (size, offset) pairs do,
+    faster than tuples.
+    """
+
+    def __init__(self, shift: int) -> None:
+        self.shift = shift
+        self.by_size: list[int] = []  # size << shift | offset, sorted
         self.start: dict[int, int] = {}  # offset -> size of the gap starting there
         self.end: dict[int, int] = {}  # end offset -> start of the gap ending there
         self.top = 0
@@ -94,32 +100,35 @@ class _Gaps:
     def _remove(self, offset: int) -> int:
         size = self.start.pop(offset)
         del self.end[offset + size]
-        del self.by_size[bisect.bisect_left(self.by_size, (size, offset))]
+        by_size = self.by_size
+        del by_size[bisect.bisect_left(by_size, size << self.shift | offset)]
         return size
 
     def _add(self, offset: int, size: int) -> None:
         self.start[offset] = size
         self.end[offset + size] = offset
-        bisect.insort(self.by_size, (size, offset))
+        bisect.insort(self.by_size, size << self.shift | offset)
 
     def take(self, size: int) -> int:
         """Step 2: the offset of ``size`` bytes, in the best gap or at the top."""
-        i = bisect.bisect_left(self.by_size, (size, -1))
-        if i < len(self.by_size):
-            gap, offset = self.by_size[i]
-            self._remove(offset)
+        by_size = self.by_size
+        i = bisect.bisect_left(by_size, size << self.shift)
+        if i < len(by_size):
+            offset = by_size[i] & ((1 << self.shift) - 1)
+            gap = self._remove(offset)
             if gap > size:
                 self._add(offset + size, gap - size)
             return offset
         offset = self.top
         self.top += size
-        self.peak = max(self.peak, self.top)
+        if self.top > self.peak:
+            self.peak = self.top
         return offset
 
     def give(self, offset: int, size: int) -> None:
         """Step 3: bytes [offset, offset + size) are free again."""
-        if offset in self.end:  # a free gap ends where this one starts: merge
-            before = self.end[offset]
+        before = self.end.get(offset)
+        if before is not None:  # a free gap ends where this one starts: merge
             size += self._remove(before)
             offset = before
         if offset + size in self.start:  # and one starts where it ends
@@ -178,13 +187,17 @@ def _best_fit(sizes: Sequence[int], starts: Sequence[int],
     for b in range(len(sizes)):
         born[starts[b]].append(b)
         dying[ends[b]].append(b)
-    gaps = _Gaps()
+    gaps = _Gaps(sum(sizes).bit_length())  # no offset reaches the sum of the sizes
+    take, give = gaps.take, gaps.give
     offsets = [0] * len(sizes)
     for step in range(steps):
-        for b in sorted(born[step], key=lambda b: -sizes[b]):
-            offsets[b] = gaps.take(sizes[b])
+        now = born[step]
+        if len(now) > 1:
+            now.sort(key=lambda b: -sizes[b])
+        for b in now:
+            offsets[b] = take(sizes[b])
         for b in dying[step]:
-            gaps.give(offsets[b], sizes[b])
+            give(offsets[b], sizes[b])
     return offsets, gaps.peak
 
 
