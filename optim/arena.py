@@ -149,23 +149,28 @@ def layout_arena(sizes: Sequence[int], starts: Sequence[int], ends: Sequence[int
     members: dict[int, list[int]] = {}
     for b in range(n):
         members.setdefault(colours[b], []).append(b)
+    if len(members) == 1:  # one colour (the usual case): its layout and bound are the arena's
+        offsets, size, bound = _layout_one(aligned, list(starts), list(ends))
+        return Arena(tuple(offsets), size, bound)
     offsets = [0] * n
     at = 0
     for c in sorted(members):  # step 4: colour regions one after the other
         own = members[c]
-        local, size = _layout_one([aligned[b] for b in own], [starts[b] for b in own],
-                                  [ends[b] for b in own])
+        local, size, _ = _layout_one([aligned[b] for b in own], [starts[b] for b in own],
+                                     [ends[b] for b in own])
         for b, off in zip(own, local, strict=True):
             offsets[b] = at + off
         at += size
     return Arena(tuple(offsets), at, live_peak(aligned, starts, ends))
 
 
-def _layout_one(sizes: list[int], starts: list[int], ends: list[int]) -> tuple[list[int], int]:
+def _layout_one(sizes: list[int], starts: list[int],
+                ends: list[int]) -> tuple[list[int], int, int]:
     """The best of three layouts of one colour's blocks (aligned sizes): best fit in execution
     order, best fit in reverse order (a backward pass frees in the order its forward pass
     allocated), and, when those two are more than ``SLACK`` above the bound and the blocks are
-    at most ``GREEDY_MAX``, greedy by size (``_greedy_by_size``)."""
+    at most ``GREEDY_MAX``, greedy by size (``_greedy_by_size``). Returns (offsets, size,
+    the bound: ``live_peak``)."""
     forward = _best_fit(sizes, starts, ends)
     last = max(ends, default=0)
     back_offsets, back_size = _best_fit(sizes, [last - e for e in ends],
@@ -175,7 +180,7 @@ def _layout_one(sizes: list[int], starts: list[int], ends: list[int]) -> tuple[l
     if best[1] > bound * (1 + SLACK) and len(sizes) <= GREEDY_MAX:
         greedy = _greedy_by_size(sizes, starts, ends)
         best = min([best, greedy], key=lambda x: x[1])
-    return best
+    return best[0], best[1], bound
 
 
 def _best_fit(sizes: Sequence[int], starts: Sequence[int],
@@ -288,15 +293,14 @@ def side_by_side(sizes: Sequence[int], colours: Sequence[int] | None = None) -> 
 
 def live_peak(sizes: Sequence[int], starts: Sequence[int], ends: Sequence[int]) -> int:
     """The most bytes live at once: no layout of these blocks is smaller. O(blocks + steps)."""
-    delta = [0] * (max([*starts, *ends], default=-1) + 2)
-    for s, a, b in zip(sizes, starts, ends, strict=True):
-        delta[a] += s
-        delta[b + 1] -= s
-    live = best = 0
-    for x in delta:
-        live += x
-        best = max(best, live)
-    return best
+    if not len(sizes):
+        return 0
+    size = np.asarray(sizes, dtype=np.int64)
+    first, last = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+    delta = np.zeros(int(max(first.max(), last.max())) + 2, dtype=np.int64)
+    np.add.at(delta, first, size)
+    np.add.at(delta, last + 1, -size)
+    return max(0, int(np.cumsum(delta).max()))
 
 
 def check_arena(arena: Arena, sizes: Sequence[int], starts: Sequence[int],

@@ -50,6 +50,7 @@ class Liveness:
         last_step: per number, position of the last value read (``len(order)`` for graph
             outputs, the defining position when nobody reads it).
         shape_read: entries some node reads for their shape only.
+        def_step: per number, the position of the node defining it (-1 for variables).
     """
 
     order: tuple[Node, ...]
@@ -60,6 +61,7 @@ class Liveness:
     num_readers: tuple[int, ...]
     last_step: tuple[int, ...]
     shape_read: frozenset[Entry]
+    def_step: tuple[int, ...]
 
     @cached_property
     def readers(self) -> Mapping[Entry, int]:
@@ -150,6 +152,7 @@ def analyze_liveness(graph: Graph, order: Sequence[Node] | None = None, *,
     reads = np.array(flat, dtype=np.int64)
     num_readers = np.bincount(reads, minlength=len(entries)).tolist()
     at = np.repeat(np.arange(end, dtype=np.int64), [len(ids) for ids in read_ids])
+    defined = tuple(last_step)
     last = np.array(last_step, dtype=np.int64)
     np.maximum.at(last, reads, at)  # readers come after the definition (checked above)
     last_step = last.tolist()
@@ -163,7 +166,7 @@ def analyze_liveness(graph: Graph, order: Sequence[Node] | None = None, *,
             t = first[target.node] + target.index
             last_step[k] = max(last_step[k], last_step[t], position[e.node])
     return Liveness(order, position, tuple(entries), first, tuple(read_ids), tuple(num_readers),
-                    tuple(last_step), frozenset(shape_read))
+                    tuple(last_step), frozenset(shape_read), defined)
 
 
 def _not_topological(reader: Node, values: tuple[Entry, ...], first: Mapping[Node, int]) -> None:

@@ -272,7 +272,8 @@ def output_hints(graph: Graph, values: Mapping[Entry, Any]) -> dict[str, tuple[A
     """``hints`` for :func:`infer_shape` (shapes) or :func:`infer_type` (dtypes): the values of
     every operator node's outputs, by node name (recomputed copies are left out)."""
     table = graph.node_entries
-    return {n.name: tuple([values[e] for e in table[n]])
+    return {n.name: (values[table[n][0]],) if n.num_outputs == 1  # (most nodes: one output)
+            else tuple([values[e] for e in table[n]])
             for n in graph.nodes if MIRROR_OF not in n.attrs}
 
 
