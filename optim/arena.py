@@ -114,8 +114,9 @@ class _Gaps:
         by_size = self.by_size
         i = bisect.bisect_left(by_size, size << self.shift)
         if i < len(by_size):
-            offset = by_size[i] & ((1 << self.shift) - 1)
-            gap = self._remove(offset)
+            key = by_size[i]
+            offset, gap = key & ((1 << self.shift) - 1), key >> self.shift
+            self._remove(offset)
             if gap > size:
                 self._add(offset + size, gap - size)
             return offset
