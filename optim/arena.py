@@ -82,10 +82,16 @@ class Arena:
 
 
 class _Gaps:
-    """Free byte ranges of one region below its top: best fit by size, coalesced by address."""
+    """Free byte ranges of one region below its top: best fit by size, coalesced by address.
 
-    def __init__(self) -> None:
-        self.by_size: list[tuple[int, int]] = []  # (size, offset), sorted
+    A gap is kept in ``by_size`` as one integer, ``size << shift | offset`` (``shift``: the
+    bits of the largest offset possible), so that integers sort as (size, offset) pairs do,
+    faster than tuples.
+    """
+
+    def __init__(self, shift: int) -> None:
+        self.shift = shift
+        self.by_size: list[int] = []  # size << shift | offset, sorted
         self.start: dict[int, int] = {}  # offset -> size of the gap starting there
         self.end: dict[int, int] = {}  # end offset -> start of the gap ending there
         self.top = 0
@@ -94,32 +100,36 @@ class _Gaps:
     def _remove(self, offset: int) -> int:
         size = self.start.pop(offset)
         del self.end[offset + size]
-        del self.by_size[bisect.bisect_left(self.by_size, (size, offset))]
+        by_size = self.by_size
+        del by_size[bisect.bisect_left(by_size, size << self.shift | offset)]
         return size
 
     def _add(self, offset: int, size: int) -> None:
         self.start[offset] = size
         self.end[offset + size] = offset
-        bisect.insort(self.by_size, (size, offset))
+        bisect.insort(self.by_size, size << self.shift | offset)
 
     def take(self, size: int) -> int:
         """Step 2: the offset of ``size`` bytes, in the best gap or at the top."""
-        i = bisect.bisect_left(self.by_size, (size, -1))
-        if i < len(self.by_size):
-            gap, offset = self.by_size[i]
+        by_size = self.by_size
+        i = bisect.bisect_left(by_size, size << self.shift)
+        if i < len(by_size):
+            key = by_size[i]
+            offset, gap = key & ((1 << self.shift) - 1), key >> self.shift
             self._remove(offset)
             if gap > size:
                 self._add(offset + size, gap - size)
             return offset
         offset = self.top
         self.top += size
-        self.peak = max(self.peak, self.top)
+        if self.top > self.peak:
+            self.peak = self.top
         return offset
 
     def give(self, offset: int, size: int) -> None:
         """Step 3: bytes [offset, offset + size) are free again."""
-        if offset in self.end:  # a free gap ends where this one starts: merge
-            before = self.end[offset]
+        before = self.end.get(offset)
+        if before is not None:  # a free gap ends where this one starts: merge
             size += self._remove(before)
             offset = before
         if offset + size in self.start:  # and one starts where it ends
@@ -140,23 +150,28 @@ def layout_arena(sizes: Sequence[int], starts: Sequence[int], ends: Sequence[int
     members: dict[int, list[int]] = {}
     for b in range(n):
         members.setdefault(colours[b], []).append(b)
+    if len(members) == 1:  # one colour (the usual case): its layout and bound are the arena's
+        offsets, size, bound = _layout_one(aligned, list(starts), list(ends))
+        return Arena(tuple(offsets), size, bound)
     offsets = [0] * n
     at = 0
     for c in sorted(members):  # step 4: colour regions one after the other
         own = members[c]
-        local, size = _layout_one([aligned[b] for b in own], [starts[b] for b in own],
-                                  [ends[b] for b in own])
+        local, size, _ = _layout_one([aligned[b] for b in own], [starts[b] for b in own],
+                                     [ends[b] for b in own])
         for b, off in zip(own, local, strict=True):
             offsets[b] = at + off
         at += size
     return Arena(tuple(offsets), at, live_peak(aligned, starts, ends))
 
 
-def _layout_one(sizes: list[int], starts: list[int], ends: list[int]) -> tuple[list[int], int]:
+def _layout_one(sizes: list[int], starts: list[int],
+                ends: list[int]) -> tuple[list[int], int, int]:
     """The best of three layouts of one colour's blocks (aligned sizes): best fit in execution
     order, best fit in reverse order (a backward pass frees in the order its forward pass
     allocated), and, when those two are more than ``SLACK`` above the bound and the blocks are
-    at most ``GREEDY_MAX``, greedy by size (``_greedy_by_size``)."""
+    at most ``GREEDY_MAX``, greedy by size (``_greedy_by_size``). Returns (offsets, size,
+    the bound: ``live_peak``)."""
     forward = _best_fit(sizes, starts, ends)
     last = max(ends, default=0)
     back_offsets, back_size = _best_fit(sizes, [last - e for e in ends],
@@ -166,7 +181,7 @@ def _layout_one(sizes: list[int], starts: list[int], ends: list[int]) -> tuple[l
     if best[1] > bound * (1 + SLACK) and len(sizes) <= GREEDY_MAX:
         greedy = _greedy_by_size(sizes, starts, ends)
         best = min([best, greedy], key=lambda x: x[1])
-    return best
+    return best[0], best[1], bound
 
 
 def _best_fit(sizes: Sequence[int], starts: Sequence[int],
@@ -178,13 +193,17 @@ def _best_fit(sizes: Sequence[int], starts: Sequence[int],
     for b in range(len(sizes)):
         born[starts[b]].append(b)
         dying[ends[b]].append(b)
-    gaps = _Gaps()
+    gaps = _Gaps(sum(sizes).bit_length())  # no offset reaches the sum of the sizes
+    take, give = gaps.take, gaps.give
     offsets = [0] * len(sizes)
     for step in range(steps):
-        for b in sorted(born[step], key=lambda b: -sizes[b]):
-            offsets[b] = gaps.take(sizes[b])
+        now = born[step]
+        if len(now) > 1:
+            now.sort(key=lambda b: -sizes[b])
+        for b in now:
+            offsets[b] = take(sizes[b])
         for b in dying[step]:
-            gaps.give(offsets[b], sizes[b])
+            give(offsets[b], sizes[b])
     return offsets, gaps.peak
 
 
@@ -275,15 +294,14 @@ def side_by_side(sizes: Sequence[int], colours: Sequence[int] | None = None) -> 
 
 def live_peak(sizes: Sequence[int], starts: Sequence[int], ends: Sequence[int]) -> int:
     """The most bytes live at once: no layout of these blocks is smaller. O(blocks + steps)."""
-    delta = [0] * (max([*starts, *ends], default=-1) + 2)
-    for s, a, b in zip(sizes, starts, ends, strict=True):
-        delta[a] += s
-        delta[b + 1] -= s
-    live = best = 0
-    for x in delta:
-        live += x
-        best = max(best, live)
-    return best
+    if not len(sizes):
+        return 0
+    size = np.asarray(sizes, dtype=np.int64)
+    first, last = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+    delta = np.zeros(int(max(first.max(), last.max())) + 2, dtype=np.int64)
+    np.add.at(delta, first, size)
+    np.add.at(delta, last + 1, -size)
+    return max(0, int(np.cumsum(delta).max()))
 
 
 def check_arena(arena: Arena, sizes: Sequence[int], starts: Sequence[int],

@@ -25,7 +25,7 @@ the input dies at that node.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import AbstractSet, Mapping
+from typing import AbstractSet, Any, Mapping
 
 from symbol.graph import Entry
 from symbol.registry import no_inplace
@@ -75,13 +75,18 @@ def _take_pairs(liveness: Liveness, nbytes: Mapping[Entry, int], dtypes: Mapping
     for e in external:
         if e.node in first:
             bound[first[e.node] + e.index] = 1
+    rules: dict[str, Any] = {}  # op -> its pair rule (None: it declares no pair)
+    read_ids = liveness.read_ids
     for step, node in enumerate(liveness.order):
-        opdef = node.opdef
-        if opdef.inplace is no_inplace:  # step 1
+        rule = rules.get(node.op, _UNSEEN)
+        if rule is _UNSEEN:
+            rule = node.opdef.inplace
+            rule = rules[node.op] = None if rule is no_inplace else rule
+        if rule is None:  # step 1
             continue
-        reads, outputs = liveness.read_ids[step], first[node]
-        taken: set[int] = set()
-        for i, o in opdef.inplace(node.params):  # step 2
+        reads, outputs = read_ids[step], first[node]
+        taken: list[int] = []
+        for i, o in rule(node.params):  # step 2
             e = node.inputs[i]
             src, dst = first[e.node] + e.index, outputs + o
             if (last_step[src] == step and not bound[src] and not bound[dst] and readers[dst]
@@ -89,4 +94,7 @@ def _take_pairs(liveness: Liveness, nbytes: Mapping[Entry, int], dtypes: Mapping
                     and nbytes[entries[src]] == nbytes[entries[dst]]
                     and dtypes[entries[src]] == dtypes[entries[dst]]):
                 pair_ids[dst] = src
-                taken.add(src)
+                taken.append(src)
+
+
+_UNSEEN = object()

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Mapping, Sequence
 
+import numpy as np
+
 from symbol.graph import Entry, Graph, Node
 from symbol.registry import no_shape_only
 
@@ -48,6 +50,7 @@ class Liveness:
         last_step: per number, position of the last value read (``len(order)`` for graph
             outputs, the defining position when nobody reads it).
         shape_read: entries some node reads for their shape only.
+        def_step: per number, the position of the node defining it (-1 for variables).
     """
 
     order: tuple[Node, ...]
@@ -58,6 +61,7 @@ class Liveness:
     num_readers: tuple[int, ...]
     last_step: tuple[int, ...]
     shape_read: frozenset[Entry]
+    def_step: tuple[int, ...]
 
     @cached_property
     def readers(self) -> Mapping[Entry, int]:
@@ -127,11 +131,11 @@ def analyze_liveness(graph: Graph, order: Sequence[Node] | None = None, *,
         first[node] = len(entries)
         entries.extend(table[node])
         last_step.extend([position[node]] * node.num_outputs)
-    # steps 2-3: readers and last uses
-    num_readers = [0] * len(entries)
+    # steps 2-3: readers and last uses (the reads in one flat array: counted by numpy)
     shape_read: set[Entry] = set()
     read_ids: list[tuple[int, ...]] = []
-    for i, node in enumerate(order):
+    flat: list[int] = []
+    for node in order:
         if node.is_variable or node.opdef.shape_only is not no_shape_only:
             values, shape_only = _value_reads(node)
             shape_read.update(shape_only)
@@ -144,9 +148,14 @@ def analyze_liveness(graph: Graph, order: Sequence[Node] | None = None, *,
         if ids and max(ids) >= first[node]:
             _not_topological(node, values, first)
         read_ids.append(ids)
-        for k in ids:
-            num_readers[k] += 1
-            last_step[k] = i
+        flat.extend(ids)
+    reads = np.array(flat, dtype=np.int64)
+    num_readers = np.bincount(reads, minlength=len(entries)).tolist()
+    at = np.repeat(np.arange(end, dtype=np.int64), [len(ids) for ids in read_ids])
+    defined = tuple(last_step)
+    last = np.array(last_step, dtype=np.int64)
+    np.maximum.at(last, reads, at)  # readers come after the definition (checked above)
+    last_step = last.tolist()
     for e in graph.outputs:
         k = first[e.node] + e.index
         num_readers[k] += 1
@@ -157,7 +166,7 @@ def analyze_liveness(graph: Graph, order: Sequence[Node] | None = None, *,
             t = first[target.node] + target.index
             last_step[k] = max(last_step[k], last_step[t], position[e.node])
     return Liveness(order, position, tuple(entries), first, tuple(read_ids), tuple(num_readers),
-                    tuple(last_step), frozenset(shape_read))
+                    tuple(last_step), frozenset(shape_read), defined)
 
 
 def _not_topological(reader: Node, values: tuple[Entry, ...], first: Mapping[Node, int]) -> None:

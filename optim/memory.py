@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import AbstractSet, Mapping, Sequence
 
+import numpy as np
+
 from symbol.gradient import MIRROR_OF
 from symbol.graph import Entry, Graph, Node, output_name, topo_sort
 from symbol.units import format_bytes
@@ -401,8 +403,9 @@ def plan_memory(graph: Graph, nbytes: Mapping[Entry, int], dtypes: Mapping[Entry
     colour = colour_nodes(live.order, num_temp if sharing else 1)
     share = match_range if strategy == "pool" else 0
     # step 4: the pool's sweep (without sharing: one storage per in-place group)
-    storage, sizes = _sweep(live, nbytes, unallocated.union(ext), pairs.pair_ids, colour, share)
-    lives = _lives(live, storage, len(sizes))
+    storage, sizes, ids = _sweep(live, nbytes, unallocated.union(ext), pairs.pair_ids, colour,
+                                 share)
+    lives = _lives_by_number(live, ids, len(sizes))
     if strategy == "sharing":  # the arena places the in-place groups by liveness
         starts, ends = zip(*lives) if lives else ((), ())
         colours = _storage_colours(live, storage, colour, len(sizes))
@@ -411,7 +414,7 @@ def plan_memory(graph: Graph, nbytes: Mapping[Entry, int], dtypes: Mapping[Entry
         arena = side_by_side(sizes, _storage_colours(live, storage, colour, len(sizes)))
         if sharing:  # the pool: storages side by side; the bound is that of its groups
             groups = _sweep(live, nbytes, unallocated.union(ext), pairs.pair_ids, colour, 0)
-            glives = _lives(live, groups[0], len(groups[1]))
+            glives = _lives_by_number(live, groups[2], len(groups[1]))
             arena = Arena(arena.offsets, arena.size, live_peak(
                 [align(x) for x in groups[1]], [a for a, _ in glives], [b for _, b in glives]))
     return MemoryPlan(strategy, live, storage, tuple(sizes), pairs.pairs, nbytes, ext,
@@ -433,6 +436,21 @@ def _lives(live: Liveness, storage: Mapping[Entry, int],
     return tuple(zip(first, last))
 
 
+def _lives_by_number(live: Liveness, storage: Sequence[int],
+                     count: int) -> tuple[tuple[int, int], ...]:
+    """:func:`_lives` from the storage of every entry number (-1: none), with numpy."""
+    sid = np.asarray(storage, dtype=np.int64)
+    planned = sid >= 0
+    sid = sid[planned]
+    defined = np.asarray(live.def_step, dtype=np.int64)[planned]
+    used = np.maximum(np.asarray(live.last_step, dtype=np.int64)[planned], defined)
+    first = np.full(count, len(live.order), dtype=np.int64)
+    last = np.full(count, -1, dtype=np.int64)
+    np.minimum.at(first, sid, defined)
+    np.maximum.at(last, sid, used)
+    return tuple(zip(first.tolist(), last.tolist()))
+
+
 def _storage_colours(live: Liveness, storage: Mapping[Entry, int], colour: Mapping[Node, int],
                      count: int) -> list[int]:
     """The co-share colour of each storage (that of the nodes writing it)."""
@@ -444,8 +462,9 @@ def _storage_colours(live: Liveness, storage: Mapping[Entry, int], colour: Mappi
 
 def _sweep(live: Liveness, nbytes: Mapping[Entry, int], skip: AbstractSet[Entry],
            pair_ids: Mapping[int, int], colour: Mapping[Node, int],
-           match_range: int) -> tuple[dict[Entry, int], list[int]]:
-    """Step 4, by entry number: (storage of every planned entry, size of every storage)."""
+           match_range: int) -> tuple[dict[Entry, int], list[int], list[int]]:
+    """Step 4, by entry number: (storage of every planned entry, size of every storage, the
+    storage of every entry number or -1)."""
     entries, first = live.entries, live.first
     skipped = bytearray(len(entries))  # no planned storage: external or unallocated
     for e in skip:
@@ -477,7 +496,7 @@ def _sweep(live: Liveness, nbytes: Mapping[Entry, int], skip: AbstractSet[Entry]
             pool = pools.setdefault(c, _Pool())
             for k in dead:
                 pool.add(sizes[storage[k]], storage[k])
-    return {entries[k]: sid for k, sid in enumerate(storage) if sid >= 0}, sizes
+    return {entries[k]: sid for k, sid in enumerate(storage) if sid >= 0}, sizes, storage
 
 
 def _dying(live: Liveness, skipped: bytearray, moved: AbstractSet[int]) -> list[list[int]]:

@@ -51,7 +51,7 @@ Legality: the counts are the same kind the other strategies give Alg. 2 (cut gro
 other nodes recomputed once or twice), so every plan passes ``check_mirror_plan``.
 Complexity: O(K * S * sqrt S) once for every piece's costs (``Costs``, vectorised over all
 pieces, shared by the solves at every model budget), then O(K * S * BUCKETS) per solve for
-S <= ``MAX_PIECE`` * sqrt(K) the longest piece, one numpy pass per first stage; at most
+S <= ``MAX_PIECE`` * sqrt(K) the longest piece, one numpy block per stage (``solve``); at most
 ``ROUNDS`` exact plans plus the fall-backs (``optim.search``: large graphs jump along the
 ladder by the exact plan's excess or slack and plan a larger model budget only when the model
 recomputes less there).
@@ -306,9 +306,20 @@ def solve(stages: Sequence[Stage], tail: int, budget: int, *,
     """Step 2: the least-FLOPs walk whose model peak is <= ``budget`` (None if none).
 
     ``costs``: the stages' ``Costs`` (made here when not given; a caller solving one chain
-    at several budgets makes it once). Vectorised: for each first stage ``a``, one pass over
-    every piece length and bucket (ties go to the earlier first stage, then the single-stage
-    modes, then ``recompute``, ``light``, ``nested``, as a scalar loop in that order would).
+    at several budgets makes it once).
+
+    Algorithm: the table F[b][p] is filled row by row, each row *pulled* from the rows before
+    it. Every piece ending before stage b adds the same bytes to the prefix (the group of
+    stage b - 1), so all of them shift their source row by the same number of buckets: row b
+    is the column-wise least of the source rows ``F[a]`` (a stacked block of the table) plus
+    each piece's FLOPs, then one shifted slice. A piece's FLOPs against its prefix bucket are
+    a step function (a mode fits while the prefix is at most its last bucket), built for a
+    whole block by one ``np.repeat``. Ties go to the earlier first stage, then the
+    single-stage modes, then ``recompute``, ``light``, ``nested``: the order in which a scalar
+    loop over first stages (pushing each row forward with strict improvements) would take
+    them, so the walk is the same as that loop's.
+    Complexity: O(K * S * BUCKETS) element operations, in O(K) numpy calls (S: the longest
+    piece that fits).
     """
     k = len(stages)
     if budget <= 0:
@@ -316,51 +327,66 @@ def solve(stages: Sequence[Stage], tail: int, budget: int, *,
     costs = costs or Costs(stages)
     unit = budget / buckets
     size = buckets + 1
+    longest = costs.longest
     table = np.full((k + 1, size), math.inf)
     table[0, 0] = 0.0
     # the move into each cell, as (first stage a) * 8 + mode code (index into ``_CODES``)
     choice = np.full((k + 1, size), -1, dtype=np.int64)
-    flat_t, flat_c = table.reshape(-1), choice.reshape(-1)
     limit = np.floor((budget - costs.live) / unit)  # (3, K, longest): last prefix bucket
-    shift = np.ceil(costs.grow / unit)
+    shift = np.ceil(costs.grow / unit)  # (K, longest): the same for every piece ending at b
     top = np.minimum(limit, size - 1 - np.where(np.isfinite(shift), shift, size))
+    # a first stage tries lengths up to the first where no mode fits (a scalar loop's break)
+    fits = (top >= 0).any(axis=0)
+    tried = np.where(fits.all(axis=1), longest, np.argmin(fits, axis=1))
+    top[:, np.arange(longest)[None, :] >= tried[:, None]] = -1
+    top = np.clip(top, -1, size - 1).astype(np.int64)
+    steps, step_flops = _steps(top, costs.flops)
+    reach = steps[..., 2] + 1  # (K, longest): buckets where some mode fits
     single_top = np.minimum(np.floor((budget - costs.single[:, 0]) / unit),
                             size - 1 - np.ceil(costs.single[:, 1] / unit))
+    single_top = np.clip(single_top, -1, size - 1).astype(np.int64)
     single_shift = np.ceil(costs.single[:, 1] / unit).astype(np.int64)
-    cols = np.arange(size)
-    for a in range(k):
-        reached = np.flatnonzero(np.isfinite(table[a]))
-        if not reached.size:
-            continue
-        lo, hi = int(reached[0]), int(reached[-1]) + 1
-        for m in range(2):  # store, cheap: one stage
-            t = min(hi - 1, int(max(single_top[m, a], lo - 1)))
-            _relax(flat_t, flat_c, table[a, lo:t + 1] + costs.single[m, 2, a],
-                   (a + 1) * size + single_shift[m, a] + cols[lo:t + 1], a * 8 + m)
-        # pieces: up to the first length where no mode fits (as the scalar loop's break)
-        fits = (top[:, a, :] >= 0).any(axis=0)
-        n = int(np.argmin(fits)) if not fits.all() else costs.longest
-        if n == 0:
-            continue
-        # (length, prefix): the least FLOPs of a mode that fits after that prefix
-        prefix = cols[None, lo:hi]
-        lim, fl = top[:, a, :n, None], costs.flops[:, a, :n, None]
-        eff = np.where(prefix <= lim[0], fl[0], math.inf)
-        eff = np.minimum(eff, np.where(prefix <= lim[1], fl[1], math.inf))
-        eff = np.minimum(eff, np.where(prefix <= lim[2], fl[2], math.inf))
-        vals = table[a, None, lo:hi] + eff
-        rows, at = np.nonzero(np.isfinite(vals))
-        dest = (a + 1 + rows) * size + shift[a, rows].astype(np.int64) + lo + at
-        src = vals[rows, at]
-        better = src < flat_t[dest]
-        rows, at, dest = rows[better], at[better] + lo, dest[better]
-        flat_t[dest] = src[better]
-        # the mode: the first of equal FLOPs (recompute, light, nested), as the scalar loop
-        got = eff[rows, at - lo]
-        mode = np.where((at <= top[0, a, rows]) & (costs.flops[0, a, rows] == got), 0,
-                        np.where((at <= top[1, a, rows]) & (costs.flops[1, a, rows] == got),
-                                 1, 2))
-        flat_c[dest] = a * 8 + 2 + mode
+    for b in range(1, k + 1):
+        row, code = table[b], choice[b]
+        at = int(shift[b - 1, 0])  # the group of stage b - 1, in buckets
+        # pieces a..b-1: first stages from the longest piece that still fits
+        first = np.arange(max(0, b - longest), b)
+        length = b - 1 - first  # index into the length axis
+        width = int(reach[first, length].max())
+        if width > 0:
+            on = reach[first, length] > 0
+            first, length = first[np.argmax(on):], length[np.argmax(on):]
+            s = steps[first, length]  # (m, 3): last bucket of each step
+            counts = np.diff(np.minimum(s, width - 1), axis=1, prepend=-1, append=width - 1)
+            eff = np.repeat(step_flops[first, length].ravel(),
+                            counts.ravel()).reshape(len(first), width)
+            vals = table[first[0]:b, :width] + eff
+            span = max(0, min(width, size - at))
+            if len(first) > 1:  # first stages before b - 1: the earliest least wins
+                early = vals[:-1, :span]
+                pick = np.argmin(early, axis=0)
+                best = early[pick, np.arange(span)]
+                row[at:at + span] = best
+                code[at:at + span] = np.where(np.isfinite(best), first[pick] * 8 + _PIECE, -1)
+        for m in range(2):  # store, cheap: one stage from b - 1
+            t = int(single_top[m, b - 1]) + 1
+            if t > 0:
+                sh = int(single_shift[m, b - 1])
+                _relax(row[sh:sh + t], code[sh:sh + t],
+                       table[b - 1, :t] + costs.single[m, 2, b - 1], (b - 1) * 8 + m)
+        if width > 0 and first[-1] == b - 1:  # the one-stage piece from b - 1
+            _relax(row[at:at + span], code[at:at + span], vals[-1, :span],
+                   (b - 1) * 8 + _PIECE)
+        # the mode of the pieces that won: the first of equal FLOPs (recompute, light, nested)
+        won = np.flatnonzero((code >= 0) & (code % 8 == _PIECE))
+        if won.size:
+            a = code[won] // 8
+            col, ln = won - at, b - 1 - a
+            got = eff[a - first[0], col]
+            mode = np.where((col <= top[0, a, ln]) & (costs.flops[0, a, ln] == got), 0,
+                            np.where((col <= top[1, a, ln]) & (costs.flops[1, a, ln] == got),
+                                     1, 2))
+            code[won] = a * 8 + 2 + mode
     last = table[k]
     ok = [p for p in range(size) if np.isfinite(last[p]) and p * unit + tail <= budget]
     if not ok:
@@ -378,15 +404,31 @@ def solve(stages: Sequence[Stage], tail: int, budget: int, *,
     return Solution(tuple(pieces), flops, model_peak(stages, pieces, tail))
 
 
+def _steps(top: np.ndarray, flops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every piece's FLOPs against its prefix bucket p, as a step function: the least FLOPs
+    of the modes whose last bucket ``top`` (``(3, K, L)``, -1 where none) is >= p.
+
+    Returns ``(ends, values)``: ``(K, L, 3)`` last bucket of each step (non-decreasing) and
+    ``(K, L, 4)`` the FLOPs of each step, then inf (past the last bucket of every mode).
+    """
+    order = np.argsort(top, axis=0, kind="stable")
+    ends = np.take_along_axis(top, order, axis=0)
+    f = np.take_along_axis(flops, order, axis=0)
+    values = np.stack([np.minimum(np.minimum(f[0], f[1]), f[2]), np.minimum(f[1], f[2]), f[2],
+                       np.full(f[2].shape, math.inf)], axis=-1)
+    return np.moveaxis(ends, 0, -1), values
+
+
 _CODES = (STORE, CHEAP, RECOMPUTE, LIGHT, NESTED)
+#: ``solve``'s code of a piece whose mode is not decided yet.
+_PIECE = 7
 
 
-def _relax(flat_t: np.ndarray, flat_c: np.ndarray, src: np.ndarray, dest: np.ndarray,
-           move: int) -> None:
-    """table[dest] <- min(itself, src) (flat, distinct indices), remembering ``move``."""
-    better = src < flat_t[dest]
-    flat_t[dest[better]] = src[better]
-    flat_c[dest[better]] = move
+def _relax(row: np.ndarray, code: np.ndarray, src: np.ndarray, move: int) -> None:
+    """row <- min(itself, src) element-wise (strictly less wins), remembering ``move``."""
+    better = src < row
+    row[better] = src[better]
+    code[better] = move
 
 
 def model_peak(stages: Sequence[Stage], pieces: Sequence[tuple[int, int, str]],

@@ -245,8 +245,10 @@ class _Planner:
         return cut_groups(self.graph, self.fwd_shapes if self.known else None)
 
     def run(self, counts: Mapping[Node, int]) -> NetworkPlan:
-        """Plan one variant (unverified)."""
-        net = self._plan(counts, self.hints, False)
+        """Plan one variant (unverified). The first plan reuses the forward shapes already
+        inferred (``fwd_shapes``), later ones the first plan's shapes and dtypes too."""
+        hints = self.hints or PlanHints({}, {}, forward=self.fwd_shapes)
+        net = self._plan(counts, hints, False)
         if self.hints is None:
             self.hints = PlanHints.of(net, forward=self.fwd_shapes)
         if not counts and self.unmirrored is None:

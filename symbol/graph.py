@@ -88,6 +88,13 @@ def make_variable(name: str, attrs: Mapping[str, str] | None = None,
     return Node(VARIABLE, name, (), MappingProxyType(dict(attrs or {})), _EMPTY, 1, span)
 
 
+#: ``make_node``'s facts of nodes made from typed params alone (what gradient rules make):
+#: (op name, arity, params written out) -> (the OpDef, params, attrs, outputs); at most
+#: ``_FACTS_MAX`` (cleared when full).
+_FACTS: dict[tuple[Any, ...], tuple[OpDef, Mapping[str, Any], Mapping[str, str], int]] = {}
+_FACTS_MAX = 4096
+
+
 def make_node(op: str | OpDef, name: str, inputs: Sequence[Entry], *,
               params: Mapping[str, Any] | None = None, attrs: Mapping[str, Any] | None = None,
               user_attrs: Mapping[str, str] | None = None, span: Span | None = None) -> Node:
@@ -107,6 +114,15 @@ def make_node(op: str | OpDef, name: str, inputs: Sequence[Entry], *,
         AttrError: unknown or ill-typed attribute. OpError: wrong number of inputs.
     """
     opdef = op if isinstance(op, OpDef) else get_op(op)
+    key = None
+    if params is not None and not attrs and not user_attrs:
+        # the same typed params make the same parsed params and attributes: reuse them (the
+        # values are written with their type and repr, so 1, 1.0, True and -0.0 differ)
+        key = (opdef.name, len(inputs),
+               tuple([(k, type(v), repr(v)) for k, v in params.items()]))
+        facts = _FACTS.get(key)
+        if facts is not None and facts[0] is opdef:
+            return Node(opdef.name, name, tuple(inputs), facts[2], facts[1], facts[3], span)
     parsed = opdef.parse_params(attrs or {}, name, params)
     if opdef.variadic:
         parsed["num_args"] = len(inputs)
@@ -121,8 +137,13 @@ def make_node(op: str | OpDef, name: str, inputs: Sequence[Entry], *,
         strs["num_args"] = str(len(inputs))
     strs.update(user_attrs or {})
     nout = len(opdef.list_outputs(parsed))
-    return Node(opdef.name, name, tuple(inputs), MappingProxyType(strs),
+    node = Node(opdef.name, name, tuple(inputs), MappingProxyType(strs),
                 MappingProxyType(parsed), nout, span)
+    if key is not None:
+        if len(_FACTS) >= _FACTS_MAX:
+            _FACTS.clear()
+        _FACTS[key] = (opdef, node.params, node.attrs, nout)
+    return node
 
 
 def auto_argument(arg: str) -> bool:

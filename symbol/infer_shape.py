@@ -82,9 +82,11 @@ def _hinted(graph: Graph,
     copies); a hint with the wrong number of outputs is ignored."""
     if not hints:
         return [None] * len(graph.nodes)
-    found = [hints.get(n.attrs.get(MIRROR_OF, n.name)) for n in graph.nodes]
-    return [h if h is None or len(h) == n.num_outputs else None
-            for n, h in zip(graph.nodes, found, strict=True)]
+    out: list[Sequence[Any] | None] = []
+    for n in graph.nodes:
+        h = hints.get(n.attrs.get(MIRROR_OF, n.name))
+        out.append(h if h is None or len(h) == n.num_outputs else None)
+    return out
 
 
 def infer_shape(graph: Graph, known: Mapping[str, Any],
@@ -108,10 +110,13 @@ def infer_shape(graph: Graph, known: Mapping[str, Any],
     shapes = _seed_shapes(graph, known)
     table = graph.node_entries
     for node, hint in zip(graph.nodes, _hinted(graph, hints), strict=True):
-        if hint is None:
-            shapes.update(dict.fromkeys(table[node]))
+        entries = table[node]
+        if len(entries) == 1:  # most nodes: one output
+            shapes[entries[0]] = None if hint is None else hint[0]
+        elif hint is None:
+            shapes.update(dict.fromkeys(entries))
         else:
-            shapes.update(zip(table[node], hint, strict=True))
+            shapes.update(zip(entries, hint, strict=True))
     if given:
         shapes.update({e: s for e, s in given.items() if s is not None and e in shapes})
     pending: list[Node] = []  # nodes with an unknown input or output
@@ -272,7 +277,8 @@ def output_hints(graph: Graph, values: Mapping[Entry, Any]) -> dict[str, tuple[A
     """``hints`` for :func:`infer_shape` (shapes) or :func:`infer_type` (dtypes): the values of
     every operator node's outputs, by node name (recomputed copies are left out)."""
     table = graph.node_entries
-    return {n.name: tuple([values[e] for e in table[n]])
+    return {n.name: (values[table[n][0]],) if n.num_outputs == 1  # (most nodes: one output)
+            else tuple([values[e] for e in table[n]])
             for n in graph.nodes if MIRROR_OF not in n.attrs}
 
 
@@ -294,7 +300,11 @@ def infer_type(graph: Graph, known: Mapping[str, str], *, default: str | None = 
                 outs = [types[node.inputs[0]] if node.inputs else None] * node.num_outputs
             else:
                 outs = rule(node.params, [types[e] for e in node.inputs], node.num_outputs)
-        types.update(zip(table[node], outs, strict=True))
+        entries = table[node]
+        if len(entries) == 1 and len(outs) == 1:  # most nodes: one output
+            types[entries[0]] = outs[0]
+        else:
+            types.update(zip(entries, outs, strict=True))
     return types
 
 

@@ -3,7 +3,9 @@ a smaller budget never plans more bytes; on small chains, equal to a brute-force
 from __future__ import annotations
 
 import itertools
+import math
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -11,8 +13,8 @@ from hypothesis import strategies as st
 import symbol as sym
 from examples import resnet
 from optim.mirror import MirrorError, describe, eligible
-from optim.optimal import (CHEAP, LIGHT, NESTED, RECOMPUTE, STORE, Solution, counts_of,
-                           model_peak, nested_step, solve, stage_model)
+from optim.optimal import (CHEAP, LIGHT, NESTED, RECOMPUTE, STORE, Costs, Solution, Stage,
+                           counts_of, model_peak, nested_step, solve, stage_model)
 from optim.pipeline import default_grad_req, plan_network
 from optim.mirror import forward_flops
 from optim.search import EXHAUSTIVE, plan_training
@@ -192,3 +194,77 @@ def test_counts_of_each_mode():
     assert counts_of(stages, Solution(((0, 1, STORE),), 0.0, 0), light) == {}
     cheap = counts_of(stages, Solution(((1, 2, CHEAP),), 0.0, 0), light)
     assert cheap and set(cheap.values()) == {1} and set(cheap) <= light
+
+
+def _scalar_solve(stages, tail, budget, buckets):
+    """The dynamic program as a plain loop: each first stage pushes its row forward, strict
+    improvements only (store, cheap, then pieces by length; per piece recompute, light,
+    nested), up to the first length where no mode fits. ``solve`` must equal it."""
+    costs, k, size = Costs(stages), len(stages), buckets + 1
+    unit = budget / buckets
+    table = [[math.inf] * size for _ in range(k + 1)]
+    move = [[None] * size for _ in range(k + 1)]
+    table[0][0] = 0.0
+
+    def push(b, q, value, m, a):
+        if value < table[b][q]:
+            table[b][q], move[b][q] = value, (a, m)
+    for a in range(k):
+        for p in range(size):
+            if table[a][p] == math.inf:
+                continue
+            for m in range(2):
+                live, grow, fl = costs.single[m, :, a]
+                q = p + math.ceil(grow / unit)
+                if math.floor((budget - live) / unit) >= p and q < size:
+                    push(a + 1, q, table[a][p] + fl, m, a)
+        for ln in range(costs.longest):
+            grow = costs.grow[a, ln]
+            if not np.isfinite(grow):
+                break
+            shift = math.ceil(grow / unit)
+            tops = [min(math.floor((budget - costs.live[m, a, ln]) / unit)
+                        if np.isfinite(costs.live[m, a, ln]) else -1, size - 1 - shift)
+                    for m in range(3)]
+            if max(tops) < 0:
+                break
+            for p in range(size):
+                if table[a][p] == math.inf:
+                    continue
+                fits = [m for m in range(3) if p <= tops[m]]
+                if fits:
+                    m = min(fits, key=lambda m: (costs.flops[m, a, ln], m))
+                    push(a + ln + 1, p + shift, table[a][p] + costs.flops[m, a, ln], 2 + m, a)
+    ok = [p for p in range(size) if table[k][p] < math.inf and p * unit + tail <= budget]
+    if not ok:
+        return None
+    p = min(ok, key=lambda q: (table[k][q], q))
+    flops, pieces, b = table[k][p], [], k
+    modes = (STORE, CHEAP, RECOMPUTE, LIGHT, NESTED)
+    while b > 0:
+        a, m = move[b][p]
+        pieces.append((a, b, modes[m]))
+        grow = costs.single[m, 1, a] if m < 2 else costs.grow[a, b - a - 1]
+        b, p = a, p - math.ceil(grow / unit)
+    return tuple(reversed(pieces)), flops
+
+
+@given(st.data())
+@settings(max_examples=100, deadline=None)
+def test_solve_equals_the_scalar_dynamic_program(data):
+    # small integer bytes and FLOPs: many ties, which must break as the scalar loop does
+    k = data.draw(st.integers(1, 24))
+    num = st.integers(0, 6)
+    stages = []
+    for _ in range(k):
+        saved, flops, group = data.draw(num), data.draw(num), data.draw(num)
+        stages.append(Stage((), (), flops=flops, cheap_flops=min(flops, data.draw(num)),
+                            group_flops=min(flops, data.draw(num)), saved=saved,
+                            heavy=min(saved, data.draw(num)), group_bytes=group,
+                            largest=data.draw(st.integers(0, 3))))
+    tail = data.draw(num)
+    budget = data.draw(st.integers(1, 120))
+    buckets = data.draw(st.sampled_from([4, 7, 16, 32]))
+    got = solve(stages, tail, budget, buckets=buckets)
+    want = _scalar_solve(stages, tail, budget, buckets)
+    assert (None if got is None else (got.pieces, got.flops)) == want
