@@ -74,6 +74,10 @@ def add_train_parser(sub: Any) -> None:
     p.add_argument("--microbatch", type=positive_int, default=1, metavar="K",
                    help="split each batch into K slices run in turn, gradients accumulated, "
                    "one update per batch; the plan is made for the slice (default 1)")
+    p.add_argument("--bn-stats", choices=("slice", "exact"), default="slice",
+                   help="BatchNorm under --microbatch: each slice's own statistics (slice, "
+                   "default), or the whole batch's, as without microbatching, at the cost of "
+                   "extra passes over the slices (exact)")
     p.add_argument("--save", metavar="DIR", help="write a checkpoint into DIR after every "
                    "epoch (DIR/epoch-NNNN.safetensors)")
     p.add_argument("--resume", metavar="DIR|FILE", help="continue from a checkpoint (the "
@@ -202,7 +206,7 @@ def _config(args: argparse.Namespace) -> Any:
                          dtype=args.dtype, strategy=args.strategy, mirror=args.mirror,
                          budget=args.budget, budget_scope=args.budget_scope, seed=args.seed,
                          update_in_backward=args.update_in_backward,
-                         microbatch=args.microbatch)
+                         microbatch=args.microbatch, bn_stats=args.bn_stats)
     config.check()
     return config
 

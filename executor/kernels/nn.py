@@ -16,7 +16,7 @@ from symbol.ops.nn import conv_window, pool_window
 from .context import (Call, KernelContext, aten_op, contiguous_late, copy_into, kernel_of,
                       overlaps)
 
-__all__ = ["KERNELS"]
+__all__ = ["KERNELS", "WholeBatchStats"]
 
 aten = torch.ops.aten
 T = torch.Tensor
@@ -25,6 +25,7 @@ _CONV = aten_op(aten.convolution.out)
 _CONV_IM2COL = aten_op(aten._slow_conv2d_forward.output)
 _CONV_IM2COL_BACKWARD = aten_op(aten._slow_conv2d_backward.grad_input)
 _BATCH_NORM = aten_op(aten.native_batch_norm.out)
+_BATCH_NORM_EVAL = aten.native_batch_norm.default
 _AVG_POOL = aten_op(aten.avg_pool2d.out)
 _AVG_POOL_BACKWARD = aten_op(aten.avg_pool2d_backward.grad_input)
 
@@ -184,6 +185,68 @@ def prepare_convolution_backward(ctx: KernelContext, ins: list[T],
 
 
 # -- BatchNorm -----------------------------------------------------------------------------------
+class WholeBatchStats:
+    """One BatchNorm layer's statistics over the slices of a microbatched batch, so that every
+    slice is normalised, and its gradient taken, as in the whole batch (exact mode; see
+    ``executor.training.microbatch``). The BatchNorm kernels read it from the executor's
+    ``state["whole_batch_stats"]`` (node name -> this), set only while such a step runs.
+
+    Forward: while ``collect``, each slice's (mean, biased variance) is folded in (Chan et
+    al.'s pairwise update, all slices weighing the same); ``finish_statistics`` makes ``mean``,
+    ``var`` and ``invstd`` those of the whole batch and sets ``known``, after which slices are
+    normalised with them. Backward: while ``collect_grads``, each slice's sums of dy and of
+    dy * xhat are added; ``finish_gradients`` turns them into the whole-batch means the data
+    gradient subtracts, and sets ``grads_known``.
+    """
+
+    def __init__(self, like: T, eps: float) -> None:
+        self.eps = eps
+        self.mean, self.var, self.invstd = (torch.zeros_like(like) for _ in range(3))
+        self.sum_dy, self.sum_dy_xhat = torch.zeros_like(like), torch.zeros_like(like)
+        self.mean_dy, self.mean_dy_xhat = torch.zeros_like(like), torch.zeros_like(like)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the last batch."""
+        self.known = self.collect = self.grads_known = self.collect_grads = False
+        self.slices = 0
+        self.elements = 0  # per channel, in all slices folded so far
+        for t in (self.mean, self.var, self.sum_dy, self.sum_dy_xhat):
+            t.zero_()
+
+    def fold(self, mean: T, invstd: T) -> None:
+        """Add one slice's statistics (its batch mean and the inverse standard deviation the
+        forward kernel saved)."""
+        var = invstd.pow(-2).sub_(self.eps)
+        n = self.slices
+        delta = mean - self.mean
+        self.mean.add_(delta, alpha=1 / (n + 1))
+        self.var.add_(var).add_(delta.square_(), alpha=n / (n + 1))  # m2, until finished
+        self.slices = n + 1
+
+    def finish_statistics(self) -> None:
+        self.var.div_(max(self.slices, 1))
+        torch.rsqrt(self.var + self.eps, out=self.invstd)
+        self.known, self.collect = True, False
+
+    def fold_gradients(self, sum_dy: T, sum_dy_xhat: T, elements: int) -> None:
+        """Add one slice's sums of dy and dy * xhat over its ``elements`` per channel."""
+        self.sum_dy.add_(sum_dy)
+        self.sum_dy_xhat.add_(sum_dy_xhat)
+        self.elements += elements
+
+    def finish_gradients(self) -> None:
+        n = max(self.elements, 1)
+        torch.div(self.sum_dy, n, out=self.mean_dy)
+        torch.div(self.sum_dy_xhat, n, out=self.mean_dy_xhat)
+        self.grads_known, self.collect_grads = True, False
+
+
+def _whole_batch(ctx: KernelContext) -> WholeBatchStats | None:
+    table = ctx.state.get("whole_batch_stats")
+    return table.get(ctx.name) if table else None
+
+
 def prepare_batch_norm(ctx: KernelContext, ins: list[T], outs: list[T]) -> Sequence[Call]:
     """``aten.native_batch_norm.out``; see the BatchNorm OpDef doc for the hidden outputs.
 
@@ -195,6 +258,11 @@ def prepare_batch_norm(ctx: KernelContext, ins: list[T], outs: list[T]) -> Seque
     statistics normalise and are copied into the hidden outputs; torch's own
     save_mean/save_invstd are then empty, so two zero-size dummies take them (our hidden
     buffers must keep their shape).
+
+    Exact microbatching (a :class:`WholeBatchStats` for this node in the state): once the
+    whole batch's statistics are known, they normalise (and fill the hidden outputs); before,
+    the slice's own do, and are folded in while the layer collects. The moving statistics are
+    then updated once per batch, by the trainer, from the whole batch's.
     """
     p, state = ctx.params, ctx.state
     x, gamma, beta, moving_mean, moving_var = ins
@@ -209,19 +277,29 @@ def prepare_batch_norm(ctx: KernelContext, ins: list[T], outs: list[T]) -> Seque
     moving, batch = [moving_mean, moving_var], [mean, var]
     dummies = (mean.new_empty(0), mean.new_empty(0))  # the statistics' dtype (float32 when mixed)
 
+    def given(stats_mean: T, stats_var: T, stats_invstd: T) -> None:
+        norm(x, weight, beta, stats_mean, stats_var, False, 0.0, eps, out=y,
+             save_mean=dummies[0], save_invstd=dummies[1])
+        mean.copy_(stats_mean)
+        invstd.copy_(stats_invstd)
+
     def run() -> None:
         if batch_stats and state.get("is_train", False):
+            whole = _whole_batch(ctx)
+            if whole is not None and whole.known:
+                given(whole.mean, whole.var, whole.invstd)
+                return
             norm(x, weight, beta, None, None, True, 0.0, eps, out=y, save_mean=mean,
                  save_invstd=invstd)
-            if update:  # a recomputed copy must not update the statistics twice
+            if whole is not None:
+                if whole.collect and update:
+                    whole.fold(mean, invstd)
+            elif update:  # a recomputed copy must not update the statistics twice
                 torch.pow(invstd, -2, out=var)
                 var.add_(minus_eps)
                 torch._foreach_lerp_(moving, batch, keep)
             return
-        norm(x, weight, beta, moving_mean, moving_var, False, 0.0, eps, out=y,
-             save_mean=dummies[0], save_invstd=dummies[1])
-        mean.copy_(moving_mean)
-        invstd.copy_(moving_var)
+        given(moving_mean, moving_var, moving_var)
     return (run,)
 
 
@@ -235,6 +313,13 @@ def prepare_batch_norm_backward(ctx: KernelContext, ins: list[T],
     (compute, then copy), so the wanted grads are allocated as temporaries (workspace) and
     copied; as every gradient exists before the first copy, dx may overwrite x (the in-place
     pair), or dy.
+
+    Exact microbatching (a :class:`WholeBatchStats` in the state): the ``train=False`` form on
+    the whole batch's mean and variance gives gamma*invstd*dy and the slice's sums of dy*xhat
+    (dgamma) and dy (dbeta), which are folded in while the layer collects; once the whole
+    batch's means of both are known, gamma*invstd*(mean(dy) + xhat*mean(dy*xhat)) is
+    subtracted, computed as the eval-mode BatchNorm of x with those (C,) factors as weight and
+    bias (one more aten call, a temporary of x's size).
     """
     p = ctx.params
     dy, x, gamma, mean, invstd = ins
@@ -253,8 +338,27 @@ def prepare_batch_norm_backward(ctx: KernelContext, ins: list[T],
     saved = (mean, invstd, empty, empty) if glob else (None, None, mean, invstd)
     args = (dy, x, weight, *saved, not glob, p["eps"], mask)
     wanted = [(o, i) for i, o in enumerate(outs) if mask[i] and o is not None]
+    per_channel = x.numel() // max(x.shape[1], 1)
+
+    def exact(whole: WholeBatchStats) -> None:
+        grads = aten.native_batch_norm_backward(
+            dy, x, weight, whole.mean, whole.var, None, None, False, p["eps"],
+            [mask[0], True, True])
+        if whole.collect_grads:
+            whole.fold_gradients(grads[2], grads[1], per_channel)
+        if mask[0] and whole.grads_known:
+            scale = weight * whole.invstd
+            grads[0].add_(_BATCH_NORM_EVAL(x, -scale * whole.mean_dy_xhat,
+                                           -scale * whole.mean_dy, whole.mean, whole.var,
+                                           False, 0.0, p["eps"])[0])
+        for o, i in wanted:
+            o.copy_(grads[i])
 
     def run() -> None:
+        whole = None if glob else _whole_batch(ctx)
+        if whole is not None:
+            exact(whole)
+            return
         grads = aten.native_batch_norm_backward(*args)
         for o, i in wanted:
             o.copy_(grads[i])

@@ -31,6 +31,11 @@ whole batch. Parameters start from rank 0's; BatchNorm statistics stay per worke
 accuracies are summed over the workers (every worker sees the same numbers); only rank 0 prints
 and writes checkpoints.
 
+Microbatching (``microbatch`` K > 1): the network is bound for ``batch / K`` samples and the
+K slices of each batch run in turn, gradients summed over them (``grad_req='add'``), one update
+per batch. BatchNorm then uses each slice's statistics (``bn_stats='slice'``), or the whole
+batch's (``'exact'``: more passes over the slices, see ``executor.training.microbatch``).
+
 Each epoch: one tqdm bar (loss, accuracy, samples/s), then one summary line (or one JSON
 object). A loss that is not finite stops training with :class:`~executor.errors.RunError`
 naming the epoch and step; checkpoints already written are left as they are.
@@ -40,6 +45,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping, TextIO
 
@@ -56,15 +62,18 @@ from ..initializer import initialize
 from ..progress import progress_bar
 from .data import Dataset, DataError, check_against
 from .distributed import DataParallel, DistEnv
+from .microbatch import ExactBatchNorm
 
 __all__ = ["TrainConfig", "Trainer", "LossScaler", "learning_rate", "OPTIMIZERS", "SCHEDULES",
-           "DTYPES"]
+           "DTYPES", "BN_STATS"]
 
 OPTIMIZERS = ("sgd", "nag", "adam", "adamw", "rmsprop")
 #: float32 state arrays each optimizer keeps per parameter (momentum; Adam's two moments)
 OPTIMIZER_SLOTS = {"sgd": 1, "nag": 1, "adam": 2, "adamw": 2, "rmsprop": 2}
 DTYPES = ("float32", "float64", "bfloat16", "float16")
 SCHEDULES = ("constant", "step", "cosine")
+#: BatchNorm statistics under microbatching: each slice's own, or the whole batch's (exact)
+BN_STATS = ("slice", "exact")
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many steps in all (the demo's short runs)
     update_in_backward: bool | None = None  # None: on, except with data parallel workers
     microbatch: int = 1  # slices per batch, run in turn with gradient accumulation
+    bn_stats: str = "slice"  # BatchNorm under microbatches: per-slice or whole-batch statistics
 
     def check(self) -> None:
         """Raise DataError-like user errors for values no run can use."""
@@ -98,6 +108,9 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ExecutorError(f"unknown optimizer {self.optimizer!r}; expected one of "
                                 f"{', '.join(OPTIMIZERS)}")
+        if self.bn_stats not in BN_STATS:
+            raise ExecutorError(f"unknown BatchNorm statistics mode {self.bn_stats!r}; "
+                                f"expected one of {', '.join(BN_STATS)}")
         if self.lr_schedule not in SCHEDULES:
             raise ExecutorError(f"unknown learning-rate schedule {self.lr_schedule!r}; "
                                 f"expected one of {', '.join(SCHEDULES)}")
@@ -232,6 +245,8 @@ class Trainer:
         self.rng = np.random.default_rng(config.seed)
         self.step = self.epoch = self.skipped = 0
         self.head = symbol.graph.outputs[0].node.op
+        self.exact_bn = ExactBatchNorm(self.exe) if k > 1 and config.bn_stats == "exact" \
+            else None
 
     def _check_classes(self) -> None:
         out = self.exe.outputs[0]
@@ -328,24 +343,33 @@ class Trainer:
                          total_steps: int) -> tuple[float, int | None]:
         """``microbatch`` slices in turn: forward and backward each, the gradients summed
         (``grad_req='add'``), then one update. BatchNorm normalises each slice with its own
-        statistics and updates its moving statistics once per slice."""
+        statistics and updates its moving statistics once per slice, or, with
+        ``bn_stats='exact'``, with the whole batch's (``executor.training.microbatch``)."""
         k, n = self.config.microbatch, self.slice
         scale = self._prepare(total_steps)
-        with torch.no_grad():
-            for name in self.params:
-                self.exe.grad_dict[name].zero_()
-        total, hit_sum, known = 0.0, 0, True
-        for i in range(k):
-            part = {key: v[i * n:(i + 1) * n] for key, v in batch.items()}
-            loss, hits = self._loss_and_hits(self._feed(part, True), part[self.label], n)
-            if not math.isfinite(loss):
-                raise RunError(f"training diverged at epoch {self.epoch + 1}, step "
-                               f"{self.step + 1} (microbatch {i + 1}): the loss is {loss}; "
-                               "try a smaller --lr")
-            self.exe.backward()
-            total += loss * n
-            known = known and hits is not None
-            hit_sum += hits or 0
+        parts = [{key: v[i * n:(i + 1) * n] for key, v in batch.items()} for i in range(k)]
+        base = self.exe.state["step"]
+
+        def forward(i: int, part: Mapping[str, np.ndarray]) -> list[torch.Tensor]:
+            self.exe.state["step"] = base + i  # slice i's random stream, in every pass
+            return self._feed(part, True)
+
+        with self.exact_bn.batch(parts, forward, self.exe.backward) if self.exact_bn \
+                else nullcontext():
+            with torch.no_grad():
+                for name in self.params:
+                    self.exe.grad_dict[name].zero_()
+            total, hit_sum, known = 0.0, 0, True
+            for i, part in enumerate(parts):
+                loss, hits = self._loss_and_hits(forward(i, part), part[self.label], n)
+                if not math.isfinite(loss):
+                    raise RunError(f"training diverged at epoch {self.epoch + 1}, step "
+                                   f"{self.step + 1} (microbatch {i + 1}): the loss is {loss}; "
+                                   "try a smaller --lr")
+                self.exe.backward()
+                total += loss * n
+                known = known and hits is not None
+                hit_sum += hits or 0
         self._apply(scale)
         self.step += 1
         return total / (k * n), (hit_sum if known else None)

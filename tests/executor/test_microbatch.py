@@ -2,12 +2,15 @@
 (``grad_req='add'``) and one update, the plan made for the slice."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 import executor  # noqa: F401
 import symbol as sym
+from executor.arrays import ExecutorError
 from executor.training.data import DataError, synthetic
 from executor.training.trainer import TrainConfig, Trainer
 
@@ -30,6 +33,25 @@ def _bn_trainer(k):
     data = synthetic({"data": (12,)}, "softmax_label", 4, samples=256, test_samples=32, seed=2)
     return Trainer(net, data, TrainConfig(batch=16, epochs=1, dtype="float64", ctx="cpu",
                                           lr=0.1, microbatch=k, seed=5))
+
+
+def _deep_bn_trainer(k, bn_stats="slice", mirror=None, dropout=0.0):
+    """Three BatchNorm layers, one read by the other two (a residual), one with fix_gamma:
+    forward and backward depth 3."""
+    data = sym.Variable("data")
+    a = sym.Activation(sym.BatchNorm(sym.FullyConnected(data, num_hidden=16, name="fc1"),
+                                     fix_gamma=False, name="bn1"), act_type="relu")
+    b = sym.Activation(sym.BatchNorm(sym.FullyConnected(a, num_hidden=16, name="fc2"),
+                                     name="bn2"), act_type="relu")
+    x = sym.FullyConnected(a + b, num_hidden=16, name="fc3")
+    if dropout:
+        x = sym.Dropout(x, p=dropout)
+    c = sym.Activation(sym.BatchNorm(x, fix_gamma=False, name="bn3"), act_type="tanh")
+    net = sym.SoftmaxOutput(sym.FullyConnected(c, num_hidden=4, name="fc4"), name="softmax")
+    data = synthetic({"data": (12,)}, "softmax_label", 4, samples=256, test_samples=32, seed=2)
+    return Trainer(net, data, TrainConfig(batch=16, epochs=1, dtype="float64", ctx="cpu",
+                                          lr=0.1, microbatch=k, seed=5, bn_stats=bn_stats,
+                                          mirror=mirror))
 
 
 def _train(trainer):
@@ -71,6 +93,41 @@ def test_batchnorm_uses_per_slice_statistics_by_default():
     assert l1[0] != l2[0] and 1e-6 < diff < 0.3, diff
 
 
+def _aux(trainer):
+    return {n: t.clone() for n, t in trainer.exe.aux_dict.items()}
+
+
+@pytest.mark.parametrize("mirror", [None, "drop-cheap"])
+def test_exact_batchnorm_takes_the_step_of_the_whole_batch(mirror):
+    whole = _deep_bn_trainer(1)
+    (losses1, params1), aux1 = _train(whole), _aux(whole)
+    for k in (2, 4):
+        t = _deep_bn_trainer(k, "exact", mirror)
+        (losses, params), aux = _train(t), _aux(t)
+        np.testing.assert_allclose(losses, losses1, rtol=1e-12)
+        for n, v in params.items():
+            torch.testing.assert_close(v, params1[n], rtol=1e-9, atol=1e-12, msg=n)
+        for n, v in aux.items():  # the moving statistics, updated once per batch
+            torch.testing.assert_close(v, aux1[n], rtol=1e-9, atol=1e-12, msg=n)
+        # the passes: 3 statistics passes, 3 gradient-sum passes, the final one
+        layers = len(t.exact_bn.layers)
+        fwd, bwd = t.exact_bn.depths.passes()
+        assert (layers, fwd, bwd) == (3, 7, 4), t.exact_bn.summary()
+        recomputed = sum(t.exe.recompute_calls.values())
+        assert t.exe.kernel_calls["BatchNorm"] == STEPS * k * fwd * layers + \
+            sum(v for n, v in t.exe.recompute_calls.items() if n.startswith("bn"))
+        assert t.exe.kernel_calls["_backward_BatchNorm"] == STEPS * k * bwd * layers
+        assert (recomputed > 0) == (mirror is not None)
+    # per-slice statistics differ from the whole batch's, so the test above can fail
+    losses2, _ = _train(_deep_bn_trainer(2))
+    assert abs(losses2[0] - losses1[0]) > 1e-6
+
+
+def test_exact_batchnorm_keeps_each_slices_dropout_mask():
+    (l1, _), (l2, _) = (_train(_deep_bn_trainer(k, "exact", dropout=0.3)) for k in (2, 2))
+    assert all(np.isfinite(l1)) and l1 == l2  # reproducible, and the passes agree on masks
+
+
 def test_microbatch_errors(capsys):
     with pytest.raises(DataError, match="does not split into 3 equal microbatches"):
         _mlp_trainer(3)
@@ -80,3 +137,20 @@ def test_microbatch_errors(capsys):
     code, _, err = run(capsys, MLP, "--param", "input_dim=64", "--data", "digits",
                        "--microbatch", "0")
     assert code == 2 and "expected a positive integer" in err
+    with pytest.raises(ExecutorError, match="unknown BatchNorm statistics mode 'whole'"):
+        _mlp_trainer(2, bn_stats="whole")
+    code, _, err = run(capsys, MLP, "--param", "input_dim=64", "--data", "digits",
+                       "--bn-stats", "whole")
+    assert code == 2 and "invalid choice: 'whole'" in err
+
+
+def test_cli_exact_batchnorm(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "small.npz", data=rng.standard_normal((32, 3, 16, 16)).astype("f4"),
+             label=rng.integers(0, 10, 32))
+    code, out, err = run(capsys, "resnet", "--param", "units=1,1,1",
+                         "--param", "filter_list=8,8,16,16", "--param", "image_shape=3,16,16",
+                         "--data", str(tmp_path / "small.npz"), "--batch", "8",
+                         "--microbatch", "2", "--bn-stats", "exact", "--epochs", "1", "--json")
+    assert code == 0, err
+    assert json.loads(out.splitlines()[-1])["final_loss"] > 0
