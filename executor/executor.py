@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Collection, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -136,6 +137,7 @@ class Executor:
         self.last_step_workspace: int | None = None  # CUDA: of which beyond bound buffers
         self._step_base = 0
         self.cuda_graphs: CudaGraphs | None = None  # see enable_cuda_graphs
+        self._truncated = False  # see truncated()
 
     # -- bind-time work -------------------------------------------------------------------------
     def _new_buffer(self, e: Entry) -> torch.Tensor:
@@ -233,7 +235,7 @@ class Executor:
     def _run(self, phase: _Phase) -> None:
         """Run every call of ``phase``, then advance the counters by the phase's tallies (a
         kernel that raises leaves them where they were)."""
-        if self._grad_hooks:  # one test per call keeps the plain loop below free of hooks
+        if self._grad_hooks and not self._truncated:  # one test per call, not per op
             self._run_hooked(phase)
             return
         for call in phase.calls:
@@ -306,7 +308,7 @@ class Executor:
                 self._step_base = torch.cuda.memory_allocated(self.device)
                 torch.cuda.reset_peak_memory_stats(self.device)
         with torch.no_grad():
-            if is_train and self.cuda_graphs is not None:
+            if is_train and self.cuda_graphs is not None and not self._truncated:
                 self.cuda_graphs.run("forward", lambda: self._run(self._forward_steps),
                                      (self.kernel_calls, self.recompute_calls))
             else:
@@ -353,7 +355,7 @@ class Executor:
             raise ExecutorError("backward() needs a preceding forward(is_train=True)")
         self._set_head_grads(out_grads)
         with torch.no_grad():
-            if run is None and self.cuda_graphs is not None:
+            if run is None and self.cuda_graphs is not None and not self._truncated:
                 self.cuda_graphs.run("backward", lambda: self._backward_body(self._run),
                                      (self.kernel_calls, self.recompute_calls))
             else:
@@ -378,6 +380,8 @@ class Executor:
 
     def _backward_body(self, run: Callable[[_Phase], None]) -> None:
         run(self._backward_steps)
+        if self._truncated:
+            return
         if not self._grad_hooks:
             for move in self._grad_moves:
                 move()
@@ -387,6 +391,30 @@ class Executor:
                 call()
             if name in self._late_ready:
                 self._gradients_ready((name,))
+
+    @contextmanager
+    def truncated(self, forward_until: Collection[str] = (),
+                  backward_until: Collection[str] = ()) -> Iterator[None]:
+        """Within the block, passes stop early: ``forward`` after the last step that runs a node
+        named in ``forward_until`` (all of it when empty), ``backward`` after the last step that
+        runs a node named in ``backward_until`` (all of its steps when empty). The passes are
+        prefixes of the planned order, so the memory plan holds; they are run for their side
+        effects on the ops they reach (the statistics passes of exact microbatched BatchNorm,
+        ``executor.training.microbatch``): ``backward`` then leaves ``grad_dict`` unfinished
+        (no copy or accumulation into it), and gradient-ready hooks and CUDA graphs are not
+        used. Outputs past the cut are stale.
+
+        Raises:
+            ExecutorError: a name no step of the pass runs.
+        """
+        saved = self._forward_steps, self._backward_steps, self._truncated
+        try:
+            self._forward_steps = _prefix(self._forward_steps, forward_until, "forward")
+            self._backward_steps = _prefix(self._backward_steps, backward_until, "backward")
+            self._truncated = True
+            yield
+        finally:
+            self._forward_steps, self._backward_steps, self._truncated = saved
 
     def on_gradient_ready(self, hook: Callable[[str, torch.Tensor], None]) -> RemovableHandle:
         """Call ``hook(name, grad)`` during every ``backward()`` as soon as ``grad_dict[name]``
@@ -528,6 +556,19 @@ class Executor:
     def __repr__(self) -> str:
         return (f"<Executor {len(self.joint.graph.nodes)} ops on {self.device}: "
                 f"{', '.join(self.symbol.list_outputs())}>")
+
+
+def _prefix(phase: _Phase, until: Collection[str], which: str) -> _Phase:
+    """``phase`` up to its last step running a node named in ``until`` (all of it if empty)."""
+    if not until:
+        return phase
+    wanted = set(until)
+    last = max((i for i, s in enumerate(phase.steps) if s.node.name in wanted), default=None)
+    found = {s.node.name for s in phase.steps} & wanted
+    if last is None or found != wanted:
+        missing = ", ".join(sorted(wanted - found))
+        raise ExecutorError(f"truncated: the {which} pass runs no node named {missing}")
+    return _Phase.of(phase.steps[:last + 1])
 
 
 def _float_dtype(arrays: Mapping[str, torch.Tensor]) -> torch.dtype:

@@ -7,17 +7,19 @@ step equals the one on the whole batch:
 
 1. statistics passes: forward pass d over all slices folds the statistics of the layers of
    forward depth d (``optim.microbatch``), normalising with the whole-batch statistics of the
-   shallower layers, already known;
+   shallower layers, already known; it stops after the last of those layers
+   (``Executor.truncated``);
 2. gradient-sum passes: forward + backward pass d over all slices folds the sums of dy and
-   dy * xhat of the layers of backward depth d, the deeper ones' being known;
+   dy * xhat of the layers of backward depth d, the deeper ones' being known; the backward
+   pass stops after the last of those layers' backward steps;
 3. the final pass: forward + backward over all slices, every layer exact, the parameter
    gradients accumulated (``grad_req='add'``, zeroed just before);
 4. each layer's moving statistics are updated once, from the whole batch's mean and biased
    variance (MXNet's rule), as the unsplit step does.
 
 A slice keeps its random stream in every pass (Dropout draws the same mask each time). The
-cost is the passes: ``BatchNormDepths.passes()`` forward and backward passes instead of one
-each; the memory, a few (C,) vectors per layer.
+cost is the passes: at most ``BatchNormDepths.passes()`` forward and backward passes instead
+of one each, the truncated ones shorter; the memory, a few (C,) vectors per layer.
 """
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ class ExactBatchNorm:
         self.layers: dict[str, WholeBatchStats] = {}
         self._moving: list[tuple[WholeBatchStats, torch.Tensor, torch.Tensor, float]] = []
         self._by_node: dict[str, WholeBatchStats] = {}
+        self._backward_of: dict[str, str] = {}  # layer -> its _backward_BatchNorm node
         for node in exe.joint.graph.nodes:
             if node.op == "BatchNorm" and node.name in self.depths.forward:
                 mean, var = (exe.aux_dict[e.node.name] for e in node.inputs[3:5])
@@ -61,9 +64,11 @@ class ExactBatchNorm:
         for node in exe.joint.graph.nodes:  # recomputed copies and backward nodes too
             forward = node.inputs[3].node if node.op == "_backward_BatchNorm" else node
             if node.op in ("BatchNorm", "_backward_BatchNorm"):
-                whole_or_none = self.layers.get(forward.attrs.get(MIRROR_OF, forward.name))
-                if whole_or_none is not None:
-                    self._by_node[node.name] = whole_or_none
+                layer = forward.attrs.get(MIRROR_OF, forward.name)
+                if layer in self.layers:
+                    self._by_node[node.name] = self.layers[layer]
+                    if node.op == "_backward_BatchNorm":
+                        self._backward_of[layer] = node.name
 
     @contextmanager
     def batch(self, slices: Sequence[Any], forward: Callable[[int, Any], object],
@@ -78,15 +83,19 @@ class ExactBatchNorm:
         self.exe.state[STATE_KEY] = self._by_node
         try:
             for d in range(1, self.depths.forward_passes + 1):
-                self._collect(self.depths.forward, d, "collect")
-                for i, s in enumerate(slices):
-                    forward(i, s)
+                names = self._collect(self.depths.forward, d, "collect")
+                with self.exe.truncated(forward_until=names):
+                    for i, s in enumerate(slices):
+                        forward(i, s)
                 self._finish(self.depths.forward, d, WholeBatchStats.finish_statistics)
             for d in range(1, self.depths.backward_passes + 1):
-                self._collect(self.depths.backward, d, "collect_grads")
-                for i, s in enumerate(slices):
-                    forward(i, s)
-                    backward()
+                names = self._collect(self.depths.backward, d, "collect_grads")
+                until = [self._backward_of[n] for n in names if n in self._backward_of]
+                if until:  # else no gradient reaches these layers: nothing to sum
+                    with self.exe.truncated(backward_until=until):
+                        for i, s in enumerate(slices):
+                            forward(i, s)
+                            backward()
                 self._finish(self.depths.backward, d, WholeBatchStats.finish_gradients)
             yield
         finally:
@@ -96,9 +105,11 @@ class ExactBatchNorm:
                 mean.lerp_(whole.mean, keep)
                 var.lerp_(whole.var, keep)
 
-    def _collect(self, table: Mapping[str, int], depth: int, flag: str) -> None:
+    def _collect(self, table: Mapping[str, int], depth: int, flag: str) -> list[str]:
+        """Set ``flag`` on the layers of ``depth`` only; their names."""
         for name, d in table.items():
             setattr(self.layers[name], flag, d == depth)
+        return [name for name, d in table.items() if d == depth]
 
     def _finish(self, table: Mapping[str, int], depth: int,
                 finish: Callable[[WholeBatchStats], None]) -> None:

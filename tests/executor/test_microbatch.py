@@ -109,23 +109,52 @@ def test_exact_batchnorm_takes_the_step_of_the_whole_batch(mirror):
             torch.testing.assert_close(v, params1[n], rtol=1e-9, atol=1e-12, msg=n)
         for n, v in aux.items():  # the moving statistics, updated once per batch
             torch.testing.assert_close(v, aux1[n], rtol=1e-9, atol=1e-12, msg=n)
-        # the passes: 3 statistics passes, 3 gradient-sum passes, the final one
+        # the passes: 3 statistics passes, 3 gradient-sum passes, the final one; statistics
+        # pass d stops after layer d (reaching d layers), gradient-sum pass d after the
+        # backward of the d-th layer from the end (d layers)
         layers = len(t.exact_bn.layers)
-        fwd, bwd = t.exact_bn.depths.passes()
-        assert (layers, fwd, bwd) == (3, 7, 4), t.exact_bn.summary()
+        assert (layers, *t.exact_bn.depths.passes()) == (3, 7, 4), t.exact_bn.summary()
         recomputed = sum(t.exe.recompute_calls.values())
-        assert t.exe.kernel_calls["BatchNorm"] == STEPS * k * fwd * layers + \
+        reached = sum(range(1, layers + 1))
+        assert t.exe.kernel_calls["BatchNorm"] == STEPS * k * (reached + layers * layers
+                                                               + layers) + \
             sum(v for n, v in t.exe.recompute_calls.items() if n.startswith("bn"))
-        assert t.exe.kernel_calls["_backward_BatchNorm"] == STEPS * k * bwd * layers
+        assert t.exe.kernel_calls["_backward_BatchNorm"] == STEPS * k * (reached + layers)
         assert (recomputed > 0) == (mirror is not None)
     # per-slice statistics differ from the whole batch's, so the test above can fail
     losses2, _ = _train(_deep_bn_trainer(2))
     assert abs(losses2[0] - losses1[0]) > 1e-6
 
 
-def test_exact_batchnorm_keeps_each_slices_dropout_mask():
-    (l1, _), (l2, _) = (_train(_deep_bn_trainer(k, "exact", dropout=0.3)) for k in (2, 2))
-    assert all(np.isfinite(l1)) and l1 == l2  # reproducible, and the passes agree on masks
+def test_truncated_passes_stop_after_the_named_nodes():
+    exe = _deep_bn_trainer(1).exe
+    exe.forward(is_train=True)
+    exe.backward()
+    full = exe.kernel_calls.copy()
+    with exe.truncated(forward_until=["bn2"]):
+        exe.forward(is_train=True)
+    assert exe.kernel_calls["BatchNorm"] == full["BatchNorm"] + 2
+    assert exe.kernel_calls["FullyConnected"] == full["FullyConnected"] + 2
+    backward_bn3 = next(n.name for n in exe.joint.graph.nodes
+                        if n.op == "_backward_BatchNorm" and n.inputs[3].node.name == "bn3")
+    before = exe.kernel_calls.copy()
+    with exe.truncated(backward_until=[backward_bn3]):
+        exe.forward(is_train=True)
+        exe.backward()
+    assert exe.kernel_calls["_backward_BatchNorm"] == before["_backward_BatchNorm"] + 1
+    assert exe.kernel_calls["BatchNorm"] == before["BatchNorm"] + 3
+    with pytest.raises(ExecutorError, match="the forward pass runs no node named nope"):
+        with exe.truncated(forward_until=["bn1", "nope"]):
+            pass
+    exe.forward(is_train=True)  # whole again
+    assert exe.kernel_calls["BatchNorm"] == before["BatchNorm"] + 6
+
+
+def test_exact_batchnorm_with_dropout_is_reproducible():
+    (l1, p1), (l2, p2) = (_train(_deep_bn_trainer(2, "exact", dropout=0.3)) for _ in range(2))
+    assert all(np.isfinite(l1)) and l1 == l2
+    assert all(torch.equal(p1[n], p2[n]) for n in p1)
+    assert l1 != _train(_deep_bn_trainer(2, "exact"))[0]  # the masks are drawn
 
 
 def test_microbatch_errors(capsys):
