@@ -41,11 +41,12 @@ import socket
 import tempfile
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -395,6 +396,7 @@ class DataParallel:
         self._left = [len(b.names) for b in self._buckets]
         self._next = 0  # the next bucket to launch
         self._launch_s = self._last_ready = 0.0
+        self._syncing = True  # see no_sync()
         self.reset_stats()
         self._handle = exe.on_gradient_ready(self._ready)
 
@@ -430,10 +432,22 @@ class DataParallel:
                 dist.broadcast(b.flat, src=root, group=self.group)
                 torch._foreach_copy_(b.grads, b.views)
 
+    @contextmanager
+    def no_sync(self) -> Iterator[None]:
+        """Within the block, backward passes reduce nothing (torch DDP's ``no_sync``): for
+        gradient accumulation, e.g. the first K - 1 of K microbatches, with ``grad_req='add'``;
+        the backward pass after the block reduces the accumulated gradients, then
+        :meth:`finish`."""
+        saved, self._syncing = self._syncing, False
+        try:
+            yield
+        finally:
+            self._syncing = saved
+
     def _ready(self, name: str, grad: torch.Tensor) -> None:
         """The gradient-ready hook: launch every bucket that is complete, in index order."""
         i = self._bucket_of.get(name)
-        if i is None:
+        if i is None or not self._syncing:
             return
         self._last_ready = time.perf_counter()
         if self._left[i] == 0:

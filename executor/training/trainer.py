@@ -174,8 +174,6 @@ class Trainer:
         if self.local_batch % k:
             raise DataError(f"batch {self.local_batch} (per worker) does not split into "
                             f"{k} equal microbatches; use a multiple of {k}")
-        if k > 1 and self.env is not None:
-            raise DataError("microbatches with data parallel workers are not supported yet")
         self.slice = self.local_batch // k  # the batch the network is bound (and planned) for
         self.symbol, self.dataset, self.config = symbol, dataset, config
         args = symbol.list_arguments()
@@ -306,9 +304,7 @@ class Trainer:
         if self.parallel is not None:  # every worker decides alike on divergence
             total, hit_sum = self._summed(loss * self.local_batch, hits or 0)
             loss, hits = total / self.config.batch, (None if hits is None else int(hit_sum))
-        if not math.isfinite(loss):
-            raise RunError(f"training diverged at epoch {self.epoch + 1}, step {self.step + 1}: "
-                           f"the loss is {loss}; try a smaller --lr")
+        self._check_finite(loss, "")
         scale = self._prepare(total_steps)
         self.exe.backward()  # with update_in_backward, every parameter is updated in here
         if self.parallel is not None:
@@ -317,6 +313,11 @@ class Trainer:
             self._apply(scale)
         self.step += 1
         return loss, hits
+
+    def _check_finite(self, loss: float, where: str) -> None:
+        if not math.isfinite(loss):
+            raise RunError(f"training diverged at epoch {self.epoch + 1}, step {self.step + 1}"
+                           f"{where}: the loss is {loss}; try a smaller --lr")
 
     def _prepare(self, total_steps: int) -> float:
         """Set this step's learning rate (and float16's loss scale); returns the scale."""
@@ -344,7 +345,9 @@ class Trainer:
         """``microbatch`` slices in turn: forward and backward each, the gradients summed
         (``grad_req='add'``), then one update. BatchNorm normalises each slice with its own
         statistics and updates its moving statistics once per slice, or, with
-        ``bn_stats='exact'``, with the whole batch's (``executor.training.microbatch``)."""
+        ``bn_stats='exact'``, with the whole batch's (``executor.training.microbatch``).
+        Data parallel workers each run the slices of their share and reduce the accumulated
+        gradients once, in the last slice's backward pass (``DataParallel.no_sync``)."""
         k, n = self.config.microbatch, self.slice
         scale = self._prepare(total_steps)
         parts = [{key: v[i * n:(i + 1) * n] for key, v in batch.items()} for i in range(k)]
@@ -362,17 +365,22 @@ class Trainer:
             total, hit_sum, known = 0.0, 0, True
             for i, part in enumerate(parts):
                 loss, hits = self._loss_and_hits(forward(i, part), part[self.label], n)
-                if not math.isfinite(loss):
-                    raise RunError(f"training diverged at epoch {self.epoch + 1}, step "
-                                   f"{self.step + 1} (microbatch {i + 1}): the loss is {loss}; "
-                                   "try a smaller --lr")
-                self.exe.backward()
+                if self.parallel is None:
+                    self._check_finite(loss, f" (microbatch {i + 1})")
+                # workers reduce the gradients once, in the backward pass of the last slice
+                with self.parallel.no_sync() if self.parallel and i < k - 1 else nullcontext():
+                    self.exe.backward()
                 total += loss * n
                 known = known and hits is not None
                 hit_sum += hits or 0
+        if self.parallel is not None:  # every worker decides alike on divergence
+            self.parallel.finish()
+            total, hits_summed = self._summed(total, hit_sum)
+            hit_sum = int(hits_summed)
+            self._check_finite(total / self.config.batch, "")
         self._apply(scale)
         self.step += 1
-        return total / (k * n), (hit_sum if known else None)
+        return total / self.config.batch, (hit_sum if known else None)
 
     def _update_one(self, name: str, grad: torch.Tensor) -> None:
         """The gradient-ready hook with ``update_in_backward``: rescale ``grad`` and step

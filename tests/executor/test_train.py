@@ -205,24 +205,27 @@ def test_two_workers_train_the_same_parameters_as_one_process(tmp_path, capsys):
     common = [MLP, "--param", "input_dim=64", "--data", "digits", "--epochs", "2",
               "--dtype", "float64", "--batch", "32", "--json"]
     finals, arrays = {}, {}
-    for workers in (1, 2):
-        folder = tmp_path / f"w{workers}"
-        code, out, err = run(capsys, *common, "--workers", str(workers), "--save", str(folder))
+    for workers, k in ((1, 1), (2, 1), (2, 2)):  # 2 workers x 2 microbatches: one reduction
+        folder = tmp_path / f"w{workers}k{k}"
+        code, out, err = run(capsys, *common, "--workers", str(workers), "--microbatch", str(k),
+                             "--save", str(folder))
         assert code == 0, err
         records = json_lines(out)
         assert len(records) == 3 and records[-1]["workers"] == workers
-        finals[workers] = records[-1]
+        finals[workers, k] = records[-1]
         (ckpt,) = folder.glob("*-0002.safetensors")
         from safetensors.numpy import load_file
-        arrays[workers] = load_file(ckpt)
+        arrays[workers, k] = load_file(ckpt)
     # float64; the sums are associated differently (two half-batch sums, then all-reduce), and
     # one process updates inside the backward pass: equal far inside the 1e-5 asked for
-    assert finals[1]["final_loss"] == pytest.approx(finals[2]["final_loss"], rel=1e-7)
-    assert finals[1]["test_accuracy"] == finals[2]["test_accuracy"]
-    params = [k for k in arrays[1] if k.startswith("arg:")]
-    assert params and sorted(arrays[1]) == sorted(arrays[2])
-    for k in params:
-        np.testing.assert_allclose(arrays[2][k], arrays[1][k], rtol=1e-7, atol=1e-10)
+    one = (1, 1)
+    params = [k for k in arrays[one] if k.startswith("arg:")]
+    for run_ in ((2, 1), (2, 2)):
+        assert finals[one]["final_loss"] == pytest.approx(finals[run_]["final_loss"], rel=1e-7)
+        assert finals[one]["test_accuracy"] == finals[run_]["test_accuracy"]
+        assert params and sorted(arrays[one]) == sorted(arrays[run_])
+        for k in params:
+            np.testing.assert_allclose(arrays[run_][k], arrays[one][k], rtol=1e-7, atol=1e-10)
 
 
 def test_digits_without_scikit_learn_says_how_to_install_it(monkeypatch, capsys):
