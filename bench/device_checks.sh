@@ -23,6 +23,14 @@ if [ "$(python3 -c 'import torch; print(torch.cuda.device_count())')" -ge 2 ]; t
         > "$OUT/train_resnet152_2workers.jsonl"
 fi
 
+# mixed precision: ResNet-152 batch 32, float32 against bfloat16, measured step peak and
+# samples/s (one epoch of 128 steps each, no recomputation)
+for dt in float32 bfloat16; do
+    run cli train resnet --param units=3,8,36,3 --param num_classes=10 --data synthetic \
+        --batch 32 --epochs 1 --dtype $dt --ctx cuda --json --quiet \
+        > "$OUT/train_resnet152_$dt.jsonl"
+done
+
 # step time against torch eager (op by op and with CUDA graphs), ResNet-50 and -152
 for net in resnet50 resnet152; do
     run python3 bench/step.py --net $net --ctx cuda --batch 32 > "$OUT/step_$net.json"
