@@ -496,7 +496,8 @@ class Trainer:
 
     def plan_report(self) -> str:
         """The memory plan, for the start of a run: bytes by class, and on CUDA the measured
-        step peak (after the first step)."""
+        step peak (after the first step); with microbatches, the slices (and the passes of
+        exact BatchNorm)."""
         rep = self.exe.memory_report()
         parts = ", ".join(f"{k} {format_bytes(v)}" for k, v in rep["bytes_by_class"].items()
                           if v)
@@ -504,6 +505,11 @@ class Trainer:
                 f"{format_bytes(rep['planned_bytes'])} ({parts})")
         if "measured_step_peak" in rep:
             line += f"; measured step peak {format_bytes(rep['measured_step_peak'])}"
+        k = self.config.microbatch
+        if k > 1:
+            line += f"\nmicrobatches: {k} slices of {self.slice} per batch"
+            if self.exact_bn is not None:
+                line += f"; exact BatchNorm: {self.exact_bn.summary()}"
         return line
 
     def save(self, path: str) -> str:

@@ -183,3 +183,9 @@ def test_cli_exact_batchnorm(capsys, tmp_path):
                          "--microbatch", "2", "--bn-stats", "exact", "--epochs", "1", "--json")
     assert code == 0, err
     assert json.loads(out.splitlines()[-1])["final_loss"] > 0
+    code, out, err = run(capsys, "resnet", "--param", "units=1,1,1",
+                         "--param", "filter_list=8,8,16,16", "--param", "image_shape=3,16,16",
+                         "--data", str(tmp_path / "small.npz"), "--batch", "8",
+                         "--microbatch", "2", "--bn-stats", "exact", "--epochs", "1", "--quiet")
+    assert code == 0, err
+    assert "microbatches: 2 slices of 4 per batch; exact BatchNorm: " in out, out
