@@ -67,7 +67,8 @@ class BatchNormDepths:
         fwd, bwd = self.passes()
         return (f"{len(self.forward)} BatchNorm layers with batch statistics, forward depth "
                 f"{self.forward_passes}, backward depth {self.backward_passes}: an exact "
-                f"microbatched step runs {fwd} forward and {bwd} backward passes over the slices")
+                f"microbatched step runs up to {fwd} forward and {bwd} backward passes over "
+                "the slices")
 
 
 def _batch_stats(node: Node) -> bool:
