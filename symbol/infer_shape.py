@@ -180,6 +180,12 @@ def _apply_rule(node: Node, outputs: tuple[Entry, ...], shapes: ShapeMap,
     if None not in ins and None not in outs:
         return False, True
     opdef = node.opdef
+    if (opdef.infer_shape is same_shape and len(outs) == 1 and outs[0] is None and ins
+            and None not in ins and ins.count(ins[0]) == len(ins)):
+        # most backward nodes: a shape-preserving op whose equal inputs are known (what the
+        # rule would learn, without building its lists)
+        shapes[outputs[0]] = tuple(ins[0])
+        return True, True
     learnt_back = False
     if opdef.infer_shape is same_shape and outs[0] is not None and None in ins:
         # a shape-preserving op (Cast of a weight): its inputs take the output's known shape
