@@ -116,9 +116,15 @@ class _Gaps:
         if i < len(by_size):
             key = by_size[i]
             offset, gap = key & ((1 << self.shift) - 1), key >> self.shift
-            self._remove(offset)
-            if gap > size:
-                self._add(offset + size, gap - size)
+            del by_size[i]  # (``_remove`` without searching again; the gap's end stays)
+            del self.start[offset]
+            if gap > size:  # the rest of the gap, from offset + size to the same end
+                rest = offset + size
+                self.start[rest] = gap - size
+                self.end[offset + gap] = rest
+                bisect.insort(by_size, (gap - size) << self.shift | rest)
+            else:
+                del self.end[offset + gap]
             return offset
         offset = self.top
         self.top += size

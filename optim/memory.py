@@ -454,6 +454,8 @@ def _lives_by_number(live: Liveness, storage: Sequence[int],
 def _storage_colours(live: Liveness, storage: Mapping[Entry, int], colour: Mapping[Node, int],
                      count: int) -> list[int]:
     """The co-share colour of each storage (that of the nodes writing it)."""
+    if not any(colour.values()):  # no co-share: every node has colour 0
+        return [0] * count
     out = [0] * count
     for e, sid in storage.items():
         out[sid] = colour[e.node]
