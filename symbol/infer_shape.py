@@ -184,7 +184,7 @@ def _apply_rule(node: Node, outputs: tuple[Entry, ...], shapes: ShapeMap,
             and None not in ins and ins.count(ins[0]) == len(ins)):
         # most backward nodes: a shape-preserving op whose equal inputs are known (what the
         # rule would learn, without building its lists)
-        shapes[outputs[0]] = tuple(ins[0])
+        shapes[outputs[0]] = tuple(cast(Shape, ins[0]))
         return True, True
     learnt_back = False
     if opdef.infer_shape is same_shape and outs[0] is not None and None in ins:
