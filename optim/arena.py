@@ -116,9 +116,15 @@ class _Gaps:
         if i < len(by_size):
             key = by_size[i]
             offset, gap = key & ((1 << self.shift) - 1), key >> self.shift
-            self._remove(offset)
-            if gap > size:
-                self._add(offset + size, gap - size)
+            del by_size[i]  # (``_remove`` without searching again; the gap's end stays)
+            del self.start[offset]
+            if gap > size:  # the rest of the gap, from offset + size to the same end
+                rest = offset + size
+                self.start[rest] = gap - size
+                self.end[offset + gap] = rest
+                bisect.insort(by_size, (gap - size) << self.shift | rest)
+            else:
+                del self.end[offset + gap]
             return offset
         offset = self.top
         self.top += size
@@ -186,23 +192,28 @@ def _layout_one(sizes: list[int], starts: list[int],
 
 def _best_fit(sizes: Sequence[int], starts: Sequence[int],
               ends: Sequence[int]) -> tuple[list[int], int]:
-    """Steps 2-3 of the module docstring: (offset of each block, highest top reached)."""
-    steps = max([*starts, *ends], default=-1) + 1
-    born: list[list[int]] = [[] for _ in range(steps)]
-    dying: list[list[int]] = [[] for _ in range(steps)]
-    for b in range(len(sizes)):
-        born[starts[b]].append(b)
-        dying[ends[b]].append(b)
+    """Steps 2-3 of the module docstring: (offset of each block, highest top reached).
+
+    The walk visits only the steps where blocks start or end: one event list, sorted with
+    numpy by (step, births before deaths, births largest first, block number).
+    """
+    n = len(sizes)
     gaps = _Gaps(sum(sizes).bit_length())  # no offset reaches the sum of the sizes
+    offsets = [0] * n
+    if not n:
+        return offsets, gaps.peak
+    size = np.asarray(sizes, dtype=np.int64)
+    block = np.arange(n, dtype=np.int64)
+    step = np.concatenate((np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)))
+    dies = np.repeat(np.array([0, 1], dtype=np.int64), n)
+    largest = np.concatenate((-size, np.zeros(n, dtype=np.int64)))
+    events = np.lexsort((np.concatenate((block, block)), largest, dies, step))
     take, give = gaps.take, gaps.give
-    offsets = [0] * len(sizes)
-    for step in range(steps):
-        now = born[step]
-        if len(now) > 1:
-            now.sort(key=lambda b: -sizes[b])
-        for b in now:
-            offsets[b] = take(sizes[b])
-        for b in dying[step]:
+    for k in events.tolist():
+        if k < n:
+            offsets[k] = take(sizes[k])
+        else:
+            b = k - n
             give(offsets[b], sizes[b])
     return offsets, gaps.peak
 

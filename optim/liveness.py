@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import chain
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -120,40 +121,45 @@ def analyze_liveness(graph: Graph, order: Sequence[Node] | None = None, *,
     """
     order = tuple(graph.nodes if order is None else order)
     end = len(order)
-    # step 1: positions and entry numbers
+    # step 1: positions and entry numbers (node n's outputs follow those of the nodes before)
+    seq = (*graph.inputs, *order)
     position: dict[Node, int] = dict.fromkeys(graph.inputs, -1)
     position.update(zip(order, range(end)))
-    table = graph.node_entries
-    entries: list[Entry] = []
-    first: dict[Node, int] = {}
-    last_step: list[int] = []  # the defining position until a read is seen
-    for node in (*graph.inputs, *order):
-        first[node] = len(entries)
-        entries.extend(table[node])
-        last_step.extend([position[node]] * node.num_outputs)
+    outputs = list(map(graph.node_entries.__getitem__, seq))
+    widths = np.fromiter(map(len, outputs), dtype=np.int64, count=len(seq))
+    starts = np.cumsum(widths) - widths
+    first: dict[Node, int] = dict(zip(seq, starts.tolist()))
+    entries = tuple(chain.from_iterable(outputs))
+    defined_at = np.repeat(np.arange(-len(graph.inputs), end, dtype=np.int64).clip(-1), widths)
     # steps 2-3: readers and last uses (the reads in one flat array: counted by numpy)
     shape_read: set[Entry] = set()
     read_ids: list[tuple[int, ...]] = []
-    flat: list[int] = []
+    special: dict[str, bool] = {}  # op -> whether some of its slots are read for shape only
     for node in order:
-        if node.is_variable or node.opdef.shape_only is not no_shape_only:
+        op = node.op
+        odd = special.get(op)
+        if odd is None:
+            odd = special[op] = (node.is_variable
+                                 or node.opdef.shape_only is not no_shape_only)
+        if odd:
             values, shape_only = _value_reads(node)
             shape_read.update(shape_only)
         else:  # most ops: every input is read for its value
             values = node.inputs
         try:
-            ids = tuple([first[e.node] + e.index for e in values])
+            read_ids.append(tuple([first[e.node] + e.index for e in values]))
         except KeyError:  # a node outside the graph or the order
-            ids = (len(entries),)
-        if ids and max(ids) >= first[node]:
-            _not_topological(node, values, first)
-        read_ids.append(ids)
-        flat.extend(ids)
-    reads = np.array(flat, dtype=np.int64)
+            read_ids.append((len(entries),))
+    counts = np.fromiter(map(len, read_ids), dtype=np.int64, count=end)
+    reads = np.fromiter(chain.from_iterable(read_ids), dtype=np.int64, count=int(counts.sum()))
+    at = np.repeat(np.arange(end, dtype=np.int64), counts)
+    late = np.flatnonzero(reads >= np.repeat(starts[len(graph.inputs):], counts))
+    if late.size:  # a value read at or after its reader's own outputs: not topological
+        node = order[int(at[late[0]])]
+        _not_topological(node, _value_reads(node)[0], first)
     num_readers = np.bincount(reads, minlength=len(entries)).tolist()
-    at = np.repeat(np.arange(end, dtype=np.int64), [len(ids) for ids in read_ids])
-    defined = tuple(last_step)
-    last = np.array(last_step, dtype=np.int64)
+    defined = tuple(defined_at.tolist())
+    last = defined_at.copy()
     np.maximum.at(last, reads, at)  # readers come after the definition (checked above)
     last_step = last.tolist()
     for e in graph.outputs:
@@ -165,7 +171,7 @@ def analyze_liveness(graph: Graph, order: Sequence[Node] | None = None, *,
         else:  # the update, after the output is final and its variable's last read
             t = first[target.node] + target.index
             last_step[k] = max(last_step[k], last_step[t], position[e.node])
-    return Liveness(order, position, tuple(entries), first, tuple(read_ids), tuple(num_readers),
+    return Liveness(order, position, entries, first, tuple(read_ids), tuple(num_readers),
                     tuple(last_step), frozenset(shape_read), defined)
 
 

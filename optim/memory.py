@@ -454,6 +454,8 @@ def _lives_by_number(live: Liveness, storage: Sequence[int],
 def _storage_colours(live: Liveness, storage: Mapping[Entry, int], colour: Mapping[Node, int],
                      count: int) -> list[int]:
     """The co-share colour of each storage (that of the nodes writing it)."""
+    if not any(colour.values()):  # no co-share: every node has colour 0
+        return [0] * count
     out = [0] * count
     for e, sid in storage.items():
         out[sid] = colour[e.node]
@@ -470,6 +472,8 @@ def _sweep(live: Liveness, nbytes: Mapping[Entry, int], skip: AbstractSet[Entry]
     for e in skip:
         if e.node in first:
             skipped[first[e.node] + e.index] = 1
+    if not match_range:
+        return _own_storages(live, nbytes, skipped, pair_ids)
     dying = _dying(live, skipped, set(pair_ids.values())) if match_range else []
     storage = [-1] * len(entries)
     sizes: list[int] = []
@@ -497,6 +501,28 @@ def _sweep(live: Liveness, nbytes: Mapping[Entry, int], skip: AbstractSet[Entry]
             for k in dead:
                 pool.add(sizes[storage[k]], storage[k])
     return {entries[k]: sid for k, sid in enumerate(storage) if sid >= 0}, sizes, storage
+
+
+def _own_storages(live: Liveness, nbytes: Mapping[Entry, int], skipped: bytearray,
+                  pair_ids: Mapping[int, int]) -> tuple[dict[Entry, int], list[int], list[int]]:
+    """:func:`_sweep` without sharing (``match_range`` 0), with numpy: every operator output
+    that is neither skipped nor in place gets the next storage id, in entry-number order (the
+    sweep's order); an in-place output takes its input's."""
+    entries, n = live.entries, len(live.entries)
+    start = live.first[live.order[0]] if live.order else n  # variables are numbered first
+    own = np.frombuffer(skipped, dtype=np.uint8) == 0
+    own[:start] = False  # the sweep visits operator outputs only
+    own[np.fromiter(pair_ids, dtype=np.int64, count=len(pair_ids))] = False
+    numbers = np.flatnonzero(own)
+    storage = np.full(n, -1, dtype=np.int64)
+    storage[numbers] = np.arange(len(numbers), dtype=np.int64)
+    ids = storage.tolist()
+    for k in sorted(pair_ids):  # an input is numbered before its node's outputs
+        if not skipped[k]:
+            ids[k] = ids[pair_ids[k]]
+    sizes = [nbytes[entries[k]] for k in numbers.tolist()]
+    placed = np.flatnonzero(np.array(ids, dtype=np.int64) >= 0).tolist()
+    return {entries[k]: ids[k] for k in placed}, sizes, ids
 
 
 def _dying(live: Liveness, skipped: bytearray, moved: AbstractSet[int]) -> list[list[int]]:

@@ -48,7 +48,7 @@ from symbol import units
 from symbol.errors import SymbolError
 from symbol.gradient import MIRROR_OF, JointGraph
 from symbol.graph import Entry, Graph, Node, output_name
-from symbol.registry import numel
+from symbol.registry import no_shape_only, numel
 
 from .cuts import auto_cut_groups
 from .liveness import value_slots
@@ -165,12 +165,14 @@ def drop_cheap(graph: Graph, *, keep_bn: bool = False) -> dict[Node, int]:
 def apply_attributes(graph: Graph, counts: Mapping[Node, int]) -> dict[Node, int]:
     """``__force_mirroring__`` on a node overrides the strategy's count for it."""
     out = dict(counts)
-    allowed = set(eligible(graph))
+    allowed: set[Node] | None = None  # the eligible nodes, found when a flag needs them
     for n in graph.nodes:
         flag = n.attrs.get(FORCE)
         if flag is None:
             continue
         if flag.strip().lower() in ("true", "1"):
+            if allowed is None:
+                allowed = set(eligible(graph))
             if n in allowed:
                 out[n] = max(out.get(n, 0), 1)
         elif flag.strip().lower() in ("false", "0"):
@@ -370,11 +372,14 @@ def unmirrored_lower_bound(joint: JointGraph, entry_bytes: Callable[[Entry], int
     by_name = {n.name: n for n in forward}
     outputs = {e.node for e in joint.forward_outputs}
     read: set[Entry] = set()
+    plain: dict[str, bool] = {}  # op -> every slot reads values (no shape-only slot)
     for node in joint.graph.nodes:
         if node in forward or MIRROR_OF in node.attrs:
             continue
-        for slot in value_slots(node):
-            e = node.inputs[slot]
+        every = plain.get(node.op)
+        if every is None:
+            every = plain[node.op] = node.opdef.shape_only is no_shape_only
+        for e in node.inputs if every else [node.inputs[k] for k in value_slots(node)]:
             src = by_name.get(e.node.attrs.get(MIRROR_OF, e.node.name))
             if src is not None and not src.is_variable and src not in outputs:
                 read.add(Entry(src, e.index))

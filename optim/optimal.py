@@ -67,6 +67,7 @@ import numpy as np
 
 from symbol.gradient import JointGraph
 from symbol.graph import Entry, Graph, Node
+from symbol.registry import no_shape_only
 
 from .liveness import value_slots
 from .mirror import KEEP_OPS, eligible, forward_part
@@ -115,9 +116,13 @@ def saved_bytes(joint: JointGraph, nbytes: Callable[[Entry], int]) -> dict[str, 
     without recomputation) reads for their values."""
     forward = forward_part(joint)
     read: set[Entry] = set()
+    plain: dict[str, bool] = {}  # op -> every slot reads values (no shape-only slot)
     for node in joint.graph.nodes:
         if node not in forward:
-            read.update(node.inputs[k] for k in value_slots(node))
+            every = plain.get(node.op)
+            if every is None:
+                every = plain[node.op] = node.opdef.shape_only is no_shape_only
+            read.update(node.inputs if every else [node.inputs[k] for k in value_slots(node)])
     out: dict[str, int] = {}
     for e in read:
         if e.node in forward and not e.node.is_variable:

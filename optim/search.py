@@ -22,7 +22,8 @@
 Complexity: one joint-graph plan per strategy (plus one without recomputation when step 5's
 bound does not settle it, plus at most ``_FALLBACK_PLANS``); for the sublinear search one per
 distinct candidate (at most six), plus one when a child process scored the winner. The
-candidates share their process's first plan's shapes and dtypes (``PlanHints``); they are scored
+candidates share their process's first plan's shapes and dtypes (``PlanHints``; the first plan
+itself reads the forward graph's shapes by node name, for the recomputed copies); they are scored
 in up to ``SUBLINEAR_SEARCH_JOBS`` processes (``optim.parallel``; default one per CPU, at most
 three, for graphs of 2000 nodes or more); ``Graph.verify`` runs on the plan returned only, and
 only the best plan so far is kept.
@@ -37,7 +38,7 @@ from functools import cached_property
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from symbol.graph import Entry, Graph, Node
-from symbol.infer_shape import infer_shape
+from symbol.infer_shape import infer_shape, output_hints
 from symbol.units import format_bytes
 
 from .arena import align
@@ -244,10 +245,17 @@ class _Planner:
         """The candidate cut points (step 2), found on first use."""
         return cut_groups(self.graph, self.fwd_shapes if self.known else None)
 
+    @cached_property
+    def forward_hints(self) -> PlanHints:
+        """The first plan's hints: the forward shapes already inferred (``fwd_shapes``), which
+        the recomputed copies share by name too (their shape rules would give the same)."""
+        shapes = output_hints(self.graph, self.fwd_shapes) if self.known else {}
+        return PlanHints(shapes, {}, forward=self.fwd_shapes)
+
     def run(self, counts: Mapping[Node, int]) -> NetworkPlan:
         """Plan one variant (unverified). The first plan reuses the forward shapes already
-        inferred (``fwd_shapes``), later ones the first plan's shapes and dtypes too."""
-        hints = self.hints or PlanHints({}, {}, forward=self.fwd_shapes)
+        inferred (``forward_hints``), later ones the first plan's shapes and dtypes too."""
+        hints = self.hints or self.forward_hints
         net = self._plan(counts, hints, False)
         if self.hints is None:
             self.hints = PlanHints.of(net, forward=self.fwd_shapes)

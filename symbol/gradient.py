@@ -179,7 +179,7 @@ def mirror_copies(graph: Graph, counts: Mapping[Node, int]) -> dict[Node, Node]:
 
 def _read_copies(inputs: tuple[Entry, ...], copies: Mapping[Node, Node]) -> tuple[Entry, ...]:
     """``inputs`` with every entry of a copied node replaced by the copy's entry."""
-    return tuple(Entry(copies[e.node], e.index) if e.node in copies else e for e in inputs)
+    return tuple([Entry(copies[e.node], e.index) if e.node in copies else e for e in inputs])
 
 
 def _gradient_view(node: Node, copies: Mapping[Node, Node]) -> Node:
@@ -283,8 +283,8 @@ def gradient(graph: Graph, wrt: Sequence[str] | None = None, *, grad_sum_cap: in
     needed = {e.node for e in grads}
     for node in reversed(order.nodes):
         if node in needed:
-            needed.update(e.node for e in node.inputs)
-    backward = tuple(n for n in order.nodes if n in needed)
+            needed.update([e.node for e in node.inputs])
+    backward = tuple([n for n in order.nodes if n in needed])
     inputs = graph.inputs + tuple(v for v in head_vars if v in needed)
     joint = Graph(inputs, graph.nodes + backward, outputs)
     return JointGraph(joint, len(graph.outputs), tuple(wrt), tuple(head_names))

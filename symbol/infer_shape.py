@@ -25,7 +25,8 @@ Invariant: every known shape in the result satisfies every op rule that reads or
 from __future__ import annotations
 
 import operator
-from typing import Any, Mapping, Sequence
+from itertools import chain
+from typing import Any, Iterable, Mapping, Sequence, cast
 
 from .errors import ShapeError, SymbolError
 from .gradient import MIRROR_OF
@@ -38,6 +39,7 @@ __all__ = ["ShapeMap", "TypeMap", "infer_shape", "infer_type", "output_hints",
 
 ShapeMap = dict[Entry, "tuple[int, ...] | None"]
 TypeMap = dict[Entry, "str | None"]
+Hints = list[Sequence[Any]]
 _MAX_SWEEPS = 8
 #: Op arguments whose dtype may differ from the other inputs': class-index labels of loss ops
 #: (SoftmaxOutput, softmax_cross_entropy), which MXNet passes as floats or integers.
@@ -82,11 +84,31 @@ def _hinted(graph: Graph,
     copies); a hint with the wrong number of outputs is ignored."""
     if not hints:
         return [None] * len(graph.nodes)
-    out: list[Sequence[Any] | None] = []
-    for n in graph.nodes:
-        h = hints.get(n.attrs.get(MIRROR_OF, n.name))
-        out.append(h if h is None or len(h) == n.num_outputs else None)
-    return out
+    nodes = graph.nodes
+    out = [hints.get(n.attrs.get(MIRROR_OF, n.name)) for n in nodes]
+    return [h if h is None or len(h) == n.num_outputs else None
+            for h, n in zip(out, nodes, strict=True)]
+
+
+def _all_entries(graph: Graph) -> Iterable[Entry]:
+    """Every operator node's entries, in node order."""
+    return chain.from_iterable(map(graph.node_entries.__getitem__, graph.nodes))
+
+
+def _seed_outputs(graph: Graph, hinted: list[Sequence[Any] | None], shapes: ShapeMap) -> None:
+    """Every operator output into ``shapes``: its hint, else None (unknown)."""
+    if None not in hinted:  # every node hinted (a planner's later variants): one update
+        shapes.update(zip(_all_entries(graph), chain.from_iterable(cast(Hints, hinted))))
+        return
+    table = graph.node_entries
+    for node, hint in zip(graph.nodes, hinted, strict=True):
+        entries = table[node]
+        if len(entries) == 1:  # most nodes: one output
+            shapes[entries[0]] = None if hint is None else hint[0]
+        elif hint is None:
+            shapes.update(dict.fromkeys(entries))
+        else:
+            shapes.update(zip(entries, hint, strict=True))
 
 
 def infer_shape(graph: Graph, known: Mapping[str, Any],
@@ -109,14 +131,7 @@ def infer_shape(graph: Graph, known: Mapping[str, Any],
     # step 1: seed
     shapes = _seed_shapes(graph, known)
     table = graph.node_entries
-    for node, hint in zip(graph.nodes, _hinted(graph, hints), strict=True):
-        entries = table[node]
-        if len(entries) == 1:  # most nodes: one output
-            shapes[entries[0]] = None if hint is None else hint[0]
-        elif hint is None:
-            shapes.update(dict.fromkeys(entries))
-        else:
-            shapes.update(zip(entries, hint, strict=True))
+    _seed_outputs(graph, _hinted(graph, hints), shapes)
     if given:
         shapes.update({e: s for e, s in given.items() if s is not None and e in shapes})
     pending: list[Node] = []  # nodes with an unknown input or output
@@ -165,6 +180,12 @@ def _apply_rule(node: Node, outputs: tuple[Entry, ...], shapes: ShapeMap,
     if None not in ins and None not in outs:
         return False, True
     opdef = node.opdef
+    if (opdef.infer_shape is same_shape and len(outs) == 1 and outs[0] is None and ins
+            and None not in ins and ins.count(ins[0]) == len(ins)):
+        # most backward nodes: a shape-preserving op whose equal inputs are known (what the
+        # rule would learn, without building its lists)
+        shapes[outputs[0]] = tuple(cast(Shape, ins[0]))
+        return True, True
     learnt_back = False
     if opdef.infer_shape is same_shape and outs[0] is not None and None in ins:
         # a shape-preserving op (Cast of a weight): its inputs take the output's known shape
@@ -293,7 +314,11 @@ def infer_type(graph: Graph, known: Mapping[str, str], *, default: str | None = 
     table = graph.node_entries
     for v in graph.inputs:
         types[table[v][0]] = known.get(v.name) or v.attrs.get("__dtype__") or default
-    for node, outs in zip(graph.nodes, _hinted(graph, hints), strict=True):
+    hinted = _hinted(graph, hints)
+    if None not in hinted:  # every node hinted (a planner's later variants): one update
+        types.update(zip(_all_entries(graph), chain.from_iterable(cast(Hints, hinted))))
+        return types
+    for node, outs in zip(graph.nodes, hinted, strict=True):
         if outs is None:
             rule = node.opdef.infer_type
             if rule is _same_dtype:  # the default rule: skip building the input list

@@ -85,6 +85,28 @@ def test_random_layouts_are_legal_and_never_below_the_bound(seed):
                 starts, ends)
 
 
+def _best_fit_by_steps(sizes, starts, ends):
+    """Best fit walking every step (the plain form of ``_best_fit``'s event walk)."""
+    from optim.arena import _Gaps
+    gaps = _Gaps(sum(sizes).bit_length())
+    offsets = [0] * len(sizes)
+    for step in range(max([*starts, *ends], default=-1) + 1):
+        born = sorted((b for b in range(len(sizes)) if starts[b] == step), key=lambda b: -sizes[b])
+        for b in born:
+            offsets[b] = gaps.take(sizes[b])
+        for b in range(len(sizes)):
+            if ends[b] == step:
+                gaps.give(offsets[b], sizes[b])
+    return offsets, gaps.peak
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_best_fit_event_walk_equals_the_step_by_step_walk(seed):
+    sizes, starts, ends = _random_blocks(seed, 150)
+    sizes = [align(s) for s in sizes]
+    assert _best_fit(sizes, starts, ends) == _best_fit_by_steps(sizes, starts, ends)
+
+
 def test_greedy_is_used_only_below_its_size_limit():
     assert GREEDY_MAX >= 20_000  # the ResNet-1001 recursive plan (22,733 storages) still fits
 

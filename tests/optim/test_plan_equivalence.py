@@ -1,0 +1,126 @@
+"""The planners' fast paths give what their plain forms give, on random DAGs (Hypothesis).
+
+Each fast path (numpy liveness, the numpy sweep without sharing, hinted shape and dtype
+seeding, forward-shape hints for a first plan) is compared with a plain loop written here,
+on the joint graphs of random networks, with and without recomputation.
+"""
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from optim.liveness import analyze_liveness, value_slots
+from optim.memory import _sweep, colour_nodes
+from optim.mirror import drop_cheap
+from optim.pipeline import PlanHints, default_grad_req, plan_network
+from symbol.graph import Entry, output_name
+from symbol.infer_shape import infer_shape, infer_type, output_hints
+
+from .test_random_dags import random_net
+
+SHAPES = {"data": (2, 8)}
+EXAMPLES = settings(max_examples=150, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def _plan(net, mirror, hints=None):
+    reqs = default_grad_req(net.list_arguments(), list(SHAPES))
+    return plan_network(net.graph, SHAPES, grad_req=reqs, aux=net.list_auxiliary_states(),
+                        mirror=mirror, hints=hints)
+
+
+def _plain_liveness(graph):
+    """(entries, read numbers per node, readers, last step, definition step), by plain loops."""
+    order = graph.nodes
+    entries = [Entry(n, i) for n in (*graph.inputs, *order) for i in range(n.num_outputs)]
+    number = {e: k for k, e in enumerate(entries)}
+    defined = [-1 if e.node.is_variable else order.index(e.node) for e in entries]
+    readers, last = [0] * len(entries), list(defined)
+    reads = []
+    for step, node in enumerate(order):
+        ids = tuple(number[node.inputs[i]] for i in value_slots(node))
+        reads.append(ids)
+        for k in ids:
+            readers[k] += 1
+            last[k] = max(last[k], step)
+    for e in graph.outputs:
+        readers[number[e]] += 1
+        last[number[e]] = len(order)
+    return entries, reads, readers, last, defined
+
+
+@EXAMPLES
+@given(net=random_net(), recompute=st.booleans())
+def test_liveness_equals_the_plain_count(net, recompute):
+    graph = _plan(net, drop_cheap(net.graph) if recompute else {}).joint.graph
+    live = analyze_liveness(graph)
+    entries, reads, readers, last, defined = _plain_liveness(graph)
+    assert list(live.entries) == entries
+    assert list(live.read_ids) == reads
+    assert list(live.num_readers) == readers
+    assert list(live.last_step) == last
+    assert list(live.def_step) == defined
+
+
+def _plain_sweep(live, nbytes, skip, pair_ids):
+    """Step 4 of ``plan_memory`` without sharing, entry by entry."""
+    storage, sizes = {}, []
+    ids = [-1] * len(live.entries)
+    for node in live.order:
+        for k in range(live.first[node], live.first[node] + node.num_outputs):
+            e = live.entries[k]
+            if e in skip:
+                continue
+            if k in pair_ids:
+                ids[k] = ids[pair_ids[k]]
+            else:
+                ids[k] = len(sizes)
+                sizes.append(nbytes[e])
+            storage[e] = ids[k]
+    return storage, sizes, ids
+
+
+@EXAMPLES
+@given(net=random_net(), recompute=st.booleans())
+def test_sweep_without_sharing_equals_the_plain_sweep(net, recompute):
+    plan = _plan(net, drop_cheap(net.graph) if recompute else {}).plan
+    live = plan.liveness
+    skip = plan.unallocated.union(plan.external)
+    pair_ids = {live.entry_id(o): live.entry_id(i) for o, i in plan.inplace.items()}
+    got = _sweep(live, plan.nbytes, skip, pair_ids, colour_nodes(live.order, 1), 0)
+    want = _plain_sweep(live, plan.nbytes, skip, pair_ids)
+    assert list(got[0].items()) == list(want[0].items())
+    assert got[1:] == want[1:]
+
+
+@EXAMPLES
+@given(net=random_net(), recompute=st.booleans())
+def test_hinted_shapes_and_dtypes_equal_the_rules(net, recompute):
+    first = _plan(net, {})
+    joint = _plan(net, drop_cheap(net.graph) if recompute else {}).joint
+    hints = PlanHints.of(first)
+    fwd = infer_shape(net.graph, SHAPES)
+    known = dict(SHAPES)
+    known.update({name: fwd[e] for name, e in zip(joint.head_grads, joint.forward_outputs,
+                                                  strict=True) if name is not None})
+    graph = joint.graph
+    assert (infer_shape(graph, known, hints.shapes, given=fwd)
+            == infer_shape(graph, known, given=fwd))
+    assert infer_type(graph, {}, hints=hints.dtypes) == infer_type(graph, {})
+
+
+@EXAMPLES
+@given(net=random_net())
+def test_forward_shape_hints_give_the_same_first_plan(net):
+    # what the search's first plan reads: the forward shapes by node name, for the copies too
+    graph = net.graph
+    fwd = infer_shape(graph, SHAPES)
+    counts = drop_cheap(graph)
+    plain = _plan(net, counts, PlanHints({}, {}, forward=fwd))
+    hinted = _plan(net, counts, PlanHints(output_hints(graph, fwd), {}, forward=fwd))
+
+    def named(shapes):
+        return [(output_name(e), s) for e, s in shapes.items()]
+    assert named(plain.shapes) == named(hinted.shapes)
+    assert plain.plan.planned_bytes == hinted.plan.planned_bytes
+    assert plain.plan.storage_bytes == hinted.plan.storage_bytes
