@@ -30,7 +30,7 @@ import numpy as np
 from symbol.graph import Entry, Graph, Node
 from symbol.registry import no_shape_only
 
-__all__ = ["Liveness", "analyze_liveness", "value_slots"]
+__all__ = ["Liveness", "analyze_liveness", "value_slots", "value_inputs"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,6 +102,24 @@ def value_slots(node: Node) -> list[int]:
     return list(range(n)) if not skip else [i for i in range(n) if i not in skip]
 
 
+def reads_every_input(node: Node, plain: dict[str, bool]) -> bool:
+    """Whether ``node`` reads every input for its value (its op has no shape-only slot; a
+    variable reads none); ``plain`` caches the answer per op for one pass over a graph."""
+    every = plain.get(node.op)
+    if every is None:
+        every = plain[node.op] = (not node.is_variable
+                                  and node.opdef.shape_only is no_shape_only)
+    return every
+
+
+def value_inputs(node: Node, plain: dict[str, bool]) -> Sequence[Entry]:
+    """The entries ``node`` reads for their values (``value_slots``), the op's test cached in
+    ``plain`` (see :func:`reads_every_input`)."""
+    if reads_every_input(node, plain):
+        return node.inputs
+    return [node.inputs[k] for k in value_slots(node)]
+
+
 def _value_reads(node: Node) -> tuple[tuple[Entry, ...], tuple[Entry, ...]]:
     """(entries read for their values, entries read for their shape only) by ``node``."""
     slots = value_slots(node)
@@ -134,18 +152,13 @@ def analyze_liveness(graph: Graph, order: Sequence[Node] | None = None, *,
     # steps 2-3: readers and last uses (the reads in one flat array: counted by numpy)
     shape_read: set[Entry] = set()
     read_ids: list[tuple[int, ...]] = []
-    special: dict[str, bool] = {}  # op -> whether some of its slots are read for shape only
+    plain: dict[str, bool] = {}
     for node in order:
-        op = node.op
-        odd = special.get(op)
-        if odd is None:
-            odd = special[op] = (node.is_variable
-                                 or node.opdef.shape_only is not no_shape_only)
-        if odd:
+        if reads_every_input(node, plain):  # most ops
+            values = node.inputs
+        else:
             values, shape_only = _value_reads(node)
             shape_read.update(shape_only)
-        else:  # most ops: every input is read for its value
-            values = node.inputs
         try:
             read_ids.append(tuple([first[e.node] + e.index for e in values]))
         except KeyError:  # a node outside the graph or the order

@@ -474,7 +474,7 @@ def _sweep(live: Liveness, nbytes: Mapping[Entry, int], skip: AbstractSet[Entry]
             skipped[first[e.node] + e.index] = 1
     if not match_range:
         return _own_storages(live, nbytes, skipped, pair_ids)
-    dying = _dying(live, skipped, set(pair_ids.values())) if match_range else []
+    dying = _dying(live, skipped, set(pair_ids.values()))
     storage = [-1] * len(entries)
     sizes: list[int] = []
     pools: dict[int, _Pool] = {}

@@ -48,10 +48,10 @@ from symbol import units
 from symbol.errors import SymbolError
 from symbol.gradient import MIRROR_OF, JointGraph
 from symbol.graph import Entry, Graph, Node, output_name
-from symbol.registry import no_shape_only, numel
+from symbol.registry import numel
 
 from .cuts import auto_cut_groups
-from .liveness import value_slots
+from .liveness import value_inputs, value_slots
 
 __all__ = ["MIRROR_STRATEGIES", "MirrorPlan", "MirrorError", "eligible", "drop_cheap",
            "apply_attributes", "stage_groups", "cut_groups", "segments", "alg3", "alg3_scan",
@@ -372,14 +372,11 @@ def unmirrored_lower_bound(joint: JointGraph, entry_bytes: Callable[[Entry], int
     by_name = {n.name: n for n in forward}
     outputs = {e.node for e in joint.forward_outputs}
     read: set[Entry] = set()
-    plain: dict[str, bool] = {}  # op -> every slot reads values (no shape-only slot)
+    plain: dict[str, bool] = {}  # op -> every slot reads values (value_inputs' cache)
     for node in joint.graph.nodes:
         if node in forward or MIRROR_OF in node.attrs:
             continue
-        every = plain.get(node.op)
-        if every is None:
-            every = plain[node.op] = node.opdef.shape_only is no_shape_only
-        for e in node.inputs if every else [node.inputs[k] for k in value_slots(node)]:
+        for e in value_inputs(node, plain):
             src = by_name.get(e.node.attrs.get(MIRROR_OF, e.node.name))
             if src is not None and not src.is_variable and src not in outputs:
                 read.add(Entry(src, e.index))

@@ -67,9 +67,8 @@ import numpy as np
 
 from symbol.gradient import JointGraph
 from symbol.graph import Entry, Graph, Node
-from symbol.registry import no_shape_only
 
-from .liveness import value_slots
+from .liveness import value_inputs
 from .mirror import KEEP_OPS, eligible, forward_part
 
 __all__ = ["Stage", "Solution", "Costs", "stage_model", "solve", "counts_of", "saved_bytes",
@@ -116,13 +115,10 @@ def saved_bytes(joint: JointGraph, nbytes: Callable[[Entry], int]) -> dict[str, 
     without recomputation) reads for their values."""
     forward = forward_part(joint)
     read: set[Entry] = set()
-    plain: dict[str, bool] = {}  # op -> every slot reads values (no shape-only slot)
+    plain: dict[str, bool] = {}  # op -> every slot reads values (value_inputs' cache)
     for node in joint.graph.nodes:
         if node not in forward:
-            every = plain.get(node.op)
-            if every is None:
-                every = plain[node.op] = node.opdef.shape_only is no_shape_only
-            read.update(node.inputs if every else [node.inputs[k] for k in value_slots(node)])
+            read.update(value_inputs(node, plain))
     out: dict[str, int] = {}
     for e in read:
         if e.node in forward and not e.node.is_variable:
