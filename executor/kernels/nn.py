@@ -16,7 +16,7 @@ from symbol.ops.nn import conv_window, pool_window
 from .context import (Call, KernelContext, aten_op, contiguous_late, copy_into, kernel_of,
                       overlaps)
 
-__all__ = ["KERNELS", "WholeBatchStats"]
+__all__ = ["KERNELS", "WholeBatchStats", "WHOLE_BATCH_STATE"]
 
 aten = torch.ops.aten
 T = torch.Tensor
@@ -189,7 +189,7 @@ class WholeBatchStats:
     """One BatchNorm layer's statistics over the slices of a microbatched batch, so that every
     slice is normalised, and its gradient taken, as in the whole batch (exact mode; see
     ``executor.training.microbatch``). The BatchNorm kernels read it from the executor's
-    ``state["whole_batch_stats"]`` (node name -> this), set only while such a step runs.
+    ``state[WHOLE_BATCH_STATE]`` (node name -> this), set only while such a step runs.
 
     Forward: while ``collect``, each slice's (mean, biased variance) is folded in (Chan et
     al.'s pairwise update, all slices weighing the same); ``finish_statistics`` makes ``mean``,
@@ -242,8 +242,12 @@ class WholeBatchStats:
         self.grads_known, self.collect_grads = True, False
 
 
+#: the executor state's key of the node name -> WholeBatchStats table (exact microbatching)
+WHOLE_BATCH_STATE = "whole_batch_stats"
+
+
 def _whole_batch(ctx: KernelContext) -> WholeBatchStats | None:
-    table = ctx.state.get("whole_batch_stats")
+    table = ctx.state.get(WHOLE_BATCH_STATE)
     return table.get(ctx.name) if table else None
 
 

@@ -32,11 +32,9 @@ from optim.microbatch import BatchNormDepths, batch_norm_depths
 from symbol.gradient import MIRROR_OF
 
 from ..executor import Executor
-from ..kernels.nn import WholeBatchStats
+from ..kernels.nn import WHOLE_BATCH_STATE, WholeBatchStats
 
 __all__ = ["ExactBatchNorm"]
-
-STATE_KEY = "whole_batch_stats"
 
 
 class ExactBatchNorm:
@@ -80,7 +78,7 @@ class ExactBatchNorm:
         statistics are updated once, from the whole batch's."""
         for whole in self.layers.values():
             whole.reset()
-        self.exe.state[STATE_KEY] = self._by_node
+        self.exe.state[WHOLE_BATCH_STATE] = self._by_node
         try:
             for d in range(1, self.depths.forward_passes + 1):
                 names = self._collect(self.depths.forward, d, "collect")
@@ -99,7 +97,7 @@ class ExactBatchNorm:
                 self._finish(self.depths.backward, d, WholeBatchStats.finish_gradients)
             yield
         finally:
-            del self.exe.state[STATE_KEY]
+            del self.exe.state[WHOLE_BATCH_STATE]
         with torch.no_grad():
             for whole, mean, var, keep in self._moving:
                 mean.lerp_(whole.mean, keep)
