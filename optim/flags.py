@@ -2,7 +2,9 @@
 
 Kill switches (for bisecting): ``NO_INPLACE``, ``NO_MEMORY_PLAN``, ``NO_MIRROR``, ``NO_ARENA``
 (the ``sharing`` strategy planned as MXNet's storage pool, ``pool``), ``NO_MILP``
-(``optimal`` keeps its dynamic program on graphs that are not a chain), ``DEBUG``.
+(``optimal`` keeps its dynamic program on graphs that are not a chain), ``NO_DERIVE``
+(every mirror variant differentiated and shaped from scratch, not derived from a first plan:
+``symbol.gradient.remirror``), ``DEBUG``.
 MXNet's names, both generations, with MXNet's defaults:
 
 | variable | default | meaning |
@@ -73,6 +75,7 @@ class PlannerFlags:
     no_arena: bool = False
     no_mirror: bool = False
     no_milp: bool = False
+    no_derive: bool = False
     debug: int = 0
     search_jobs: int = 0
     update_in_backward: bool = False
@@ -97,6 +100,7 @@ def read_flags(env: Mapping[str, str] | None = None) -> PlannerFlags:
         no_arena=_check01(env, "NO_ARENA"),
         no_mirror=_check01(env, "NO_MIRROR"),
         no_milp=_check01(env, "NO_MILP"),
+        no_derive=_check01(env, "NO_DERIVE"),
         debug=env_int(env, ("DEBUG",), 0),
         search_jobs=env_int(env, ("SUBLINEAR_SEARCH_JOBS",), 0),
         update_in_backward=_check01(env, "SUBLINEAR_UPDATE_IN_BACKWARD"),

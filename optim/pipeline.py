@@ -5,8 +5,9 @@
 Used by the executor at bind time and by the CLI / benchmarks to plan without allocating.
 The cyclic garbage collector is paused while planning (``collector_paused``).
 Planners that plan many mirror variants of one network pass ``PlanHints`` from the first plan
-(shapes and dtypes by node name, which every variant shares) and skip ``verify`` on variants
-they throw away.
+(shapes and dtypes by node name, which every variant shares; or the first plan itself, from
+which a variant's joint graph, shapes and dtypes are derived without a gradient, shape or dtype
+rule: ``symbol.gradient.remirror``) and skip ``verify`` on variants they throw away.
 Each step failure is wrapped as ``PassError("pass 'x' failed (after: ...)")`` unless it is a
 user error (SymbolError), which passes through unchanged.
 """
@@ -15,10 +16,11 @@ from __future__ import annotations
 import gc
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from symbol.errors import SymbolError
-from symbol.gradient import JointGraph, gradient
+from symbol.gradient import JointGraph, gradient, remirror
 from symbol.graph import Entry, Graph, Node, output_name
 from symbol.infer_shape import infer_shape, infer_type, output_hints
 
@@ -60,18 +62,35 @@ class PlanHints:
         dtypes: output dtypes of every operator node, by name.
         forward: the forward graph's own shapes for the same input shapes, if known
             (``infer_shape(graph, shapes)``); used as they are.
+        base: a plan of the same network (graph, input shapes and dtypes, gradient
+            requests and planner flags; any mirror counts): variants derive their joint graph,
+            shapes, dtypes and sizes from it (``symbol.gradient.remirror``), and ``shapes``
+            and ``dtypes`` go unused.
     """
 
     shapes: Mapping[str, tuple[Any, ...]]
     dtypes: Mapping[str, tuple[Any, ...]]
     forward: Mapping[Entry, Any] | None = None
+    base: NetworkPlan | None = None
 
     @staticmethod
     def of(net: NetworkPlan, forward: Mapping[Entry, Any] | None = None) -> PlanHints:
-        """The hints of a planned network (``forward``: see the attribute)."""
-        graph = net.joint.graph
-        return PlanHints(output_hints(graph, net.shapes), output_hints(graph, net.dtypes),
-                         forward)
+        """The hints of a planned network (``forward``: see the attribute): the plan itself
+        when its variants can derive from it (``base``), else its shapes and dtypes by name."""
+        if net.joint.replay is not None:
+            return PlanHints({}, {}, forward, net)
+        return PlanHints(*_by_name(net), forward)
+
+    def by_name(self) -> tuple[Mapping[str, tuple[Any, ...]], Mapping[str, tuple[Any, ...]]]:
+        """``(shapes, dtypes)`` by node name, read off ``base`` if they were not given."""
+        if self.base is not None and not self.shapes:
+            return _by_name(self.base)
+        return self.shapes, self.dtypes
+
+
+def _by_name(net: NetworkPlan) -> tuple[dict[str, tuple[Any, ...]], dict[str, tuple[Any, ...]]]:
+    graph = net.joint.graph
+    return output_hints(graph, net.shapes), output_hints(graph, net.dtypes)
 
 
 @contextmanager
@@ -202,7 +221,8 @@ def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[s
         flags: planner settings (default: read from the environment).
         mirror: mirror counts of forward nodes to recompute (see ``optim.mirror``).
         hints: shapes and dtypes by node name from a previous plan of the same network
-            (``PlanHints.of``); they skip most shape and dtype rules.
+            (``PlanHints.of``), which skip most shape and dtype rules; or that plan itself
+            (``PlanHints.base``), from which the variant is derived without any rule.
         verify: check the joint graph's IR invariants (``Graph.verify``); a planner may skip
             it for variants it discards, as long as it verifies the plan it returns.
 
@@ -213,12 +233,19 @@ def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[s
     strategy = resolve_strategy(strategy, flags)
     done: list[str] = []
     wrt = [n for n, r in grad_req.items() if r != "null"]
+    mirror = None if flags.no_mirror else mirror
+    base = hints.base if hints else None
+    if base is not None and base.joint.replay is not None and not flags.no_derive:
+        joint, origin = _run("gradient", done, lambda: remirror(base.joint, graph, mirror))
+        if verify:
+            _run("verify", done, joint.graph.verify)
+        all_shapes, types, nbytes = _derived(base, joint, origin)
+        return _planned(joint, all_shapes, types, nbytes, grad_req, aux, strategy, flags, done)
     joint = _run("gradient", done,
-                 lambda: gradient(graph, wrt, grad_sum_cap=flags.grad_sum_cap,
-                                  mirror=None if flags.no_mirror else mirror))
+                 lambda: gradient(graph, wrt, grad_sum_cap=flags.grad_sum_cap, mirror=mirror))
     if verify:
         _run("verify", done, joint.graph.verify)
-    shape_hints = hints.shapes if hints else None
+    shape_hints, dtype_hints = hints.by_name() if hints else (None, None)
     known = dict(shapes)
     fwd = (hints.forward if hints and hints.forward is not None
            else _run("infer_shape", done, lambda: infer_shape(graph, known, shape_hints)))
@@ -233,12 +260,58 @@ def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[s
                           + (" ..." if len(missing) > 8 else "") + "; give the input shapes")
     types = _run("infer_type", done,
                  lambda: infer_type(joint.graph, dict(dtypes or {}), default=default_dtype,
-                                    hints=hints.dtypes if hints else None))
+                                    hints=dtype_hints))
+    return _planned(joint, all_shapes, types, entry_bytes(all_shapes, types), grad_req, aux,
+                    strategy, flags, done)
+
+
+def _derived(base: NetworkPlan, joint: JointGraph, origin: Mapping[Node, Node]
+             ) -> tuple[Mapping[Entry, Any], Mapping[Entry, str | None], dict[Entry, int]]:
+    """Shapes, dtypes and bytes of every entry of ``joint``, a variant of ``base.joint``
+    (``remirror``): each node's outputs have those of the node of ``base`` it stands for.
+    Bytes and dtypes, which the memory plan reads, are dicts; shapes are read through
+    ``origin`` on demand (``_Through``)."""
+    table = joint.graph.node_entries
+    entries = list(chain.from_iterable(table.values()))
+    olds = [e if e.node not in origin else Entry(origin[e.node], e.index) for e in entries]
+    return (_Through(base.shapes, origin, table, len(entries)),
+            dict(zip(entries, map(base.dtypes.__getitem__, olds))),
+            dict(zip(entries, map(base.plan.nbytes.__getitem__, olds))))
+
+
+class _Through(Mapping[Entry, Any]):
+    """Facts of a derived joint graph's entries, read from its base's through ``origin``
+    (see ``_derived``); the entries are those of ``table`` (the graph's ``node_entries``)."""
+
+    __slots__ = ("_facts", "_origin", "_table", "_count")
+
+    def __init__(self, facts: Mapping[Entry, Any], origin: Mapping[Node, Node],
+                 table: Mapping[Node, tuple[Entry, ...]], count: int) -> None:
+        self._facts, self._origin, self._table, self._count = facts, origin, table, count
+
+    def __getitem__(self, e: Entry) -> Any:
+        if e.node not in self._table:
+            raise KeyError(e)
+        old = self._origin.get(e.node)
+        return self._facts[e if old is None else Entry(old, e.index)]
+
+    def __iter__(self) -> Iterator[Entry]:
+        return chain.from_iterable(self._table.values())
+
+    def __len__(self) -> int:
+        return self._count
+
+
+def _planned(joint: JointGraph, all_shapes: Mapping[Entry, Any],
+             types: Mapping[Entry, str | None], nbytes: Mapping[Entry, int],
+             grad_req: Mapping[str, str], aux: Sequence[str], strategy: str,
+             flags: PlannerFlags, done: list[str]) -> NetworkPlan:
+    """The memory plan of a differentiated, shaped and typed network."""
+    wrt = [n for n, r in grad_req.items() if r != "null"]
     owned = owned_gradients(joint, grad_req)
     released = update_points(joint, owned) if flags.update_in_backward else {}
     ext = external_classes(joint, aux=aux, with_grad=wrt,
                            owned={e: n for e, n in owned.items() if e not in released})
-    nbytes = entry_bytes(all_shapes, types)
 
     def plan(match_range: int) -> MemoryPlan:
         return plan_memory(joint.graph, nbytes, types, num_forward=joint.num_forward,

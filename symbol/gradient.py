@@ -17,21 +17,46 @@ a rule must return exactly one result per input (checked here).
 Complexity: O(nodes + edges).
 Invariant (checked by ``Graph.verify`` in tests): the joint graph is well formed, every forward
 node appears once, and backward nodes are named deterministically from forward names.
+
+``remirror`` derives the joint graph of other mirror counts from one made here without calling
+a single gradient rule: rules read a node's inputs and outputs only through the node they are
+given, which the pass points at the recomputed copies, so the joint graph for counts m' is the
+one for m with every backward read of a forward node moved to its copy under m' (or back to
+the node), the copies made anew, and the pass's placements replayed (``Replay``). The result
+is the graph ``gradient(graph, wrt, mirror=m')`` makes, node for node (tested).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 from .errors import SymbolError
 from .graph import Entry, Graph, Node, make_node, make_variable, output_name, topo_sort
 from .ops._helpers import reading_outputs_of
 
-__all__ = ["JointGraph", "gradient", "sum_gradients", "mirror_copies", "MIRROR_OF"]
+__all__ = ["JointGraph", "Replay", "gradient", "remirror", "sum_gradients", "mirror_copies",
+           "MIRROR_OF"]
 
 #: Attribute on a recomputed copy naming the node it recomputes.
 MIRROR_OF = "__mirror_of__"
+
+
+class Replay(NamedTuple):
+    """What ``remirror`` needs of the pass that made a joint graph.
+
+    Attributes:
+        created: every node the pass made, in creation order (recomputed copies included, and
+            nodes the final sweep dropped as unneeded).
+        calls: the entries of every placement that placed a node (``_Order.collect``), in order.
+        copies: the pass's copies (forward node -> its last copy, which backward nodes read).
+        head_vars: the head-gradient variables the pass made.
+    """
+
+    created: tuple[Node, ...]
+    calls: tuple[tuple[Entry | None, ...], ...]
+    copies: Mapping[Node, Node]
+    head_vars: tuple[Node, ...]
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,12 +69,14 @@ class JointGraph:
         wrt: names of the variables whose gradients follow the forward outputs.
         head_grads: per forward output, the name of its head-gradient variable (None for loss
             heads, whose gradient ignores the head gradient).
+        replay: how the pass built it, for ``remirror`` (None: not derivable).
     """
 
     graph: Graph
     num_forward: int
     wrt: tuple[str, ...]
     head_grads: tuple[str | None, ...]
+    replay: Replay | None = field(default=None, repr=False)
 
     @property
     def forward_outputs(self) -> tuple[Entry, ...]:
@@ -137,13 +164,21 @@ def _expected(graph: Graph, need: set[Node]) -> dict[Entry, int]:
 
 
 class _Order:
-    """Records new backward nodes in creation order (a topological, reverse-mode order)."""
+    """Records new backward nodes in creation order (a topological, reverse-mode order), and
+    the entries of every placement that placed one (``calls``, for ``Replay``)."""
 
     def __init__(self, known: set[Node]) -> None:
         self.known = known
         self.nodes: list[Node] = []
+        self.calls: list[tuple[Entry | None, ...]] = []
 
     def collect(self, entries: Sequence[Entry | None]) -> None:
+        before = len(self.nodes)
+        self._place(entries)
+        if len(self.nodes) > before:
+            self.calls.append(tuple(entries))
+
+    def _place(self, entries: Sequence[Entry | None]) -> None:
         known = self.known
         for e in entries:
             if e is None or e.node in known:
@@ -157,13 +192,15 @@ class _Order:
                 self.nodes.append(node)
 
 
-def mirror_copies(graph: Graph, counts: Mapping[Node, int]) -> dict[Node, Node]:
+def mirror_copies(graph: Graph, counts: Mapping[Node, int],
+                  origin: dict[Node, Node] | None = None) -> dict[Node, Node]:
     """Paper Alg. 2: the recomputed copy ``a[v]`` of every node with mirror count m(v) >= 1.
 
     Level k = 1 .. max m copies every node with m(v) >= k, wiring it to the latest copies of
     its inputs; so a node with m = k is recomputed k times, each level from the previous
     level's copies (the recursive scheme). Copies are named ``<node>_mirror`` (level 1),
-    ``<node>_mirror<k>`` (level k > 1) and carry ``__mirror_of__ = <node>``.
+    ``<node>_mirror<k>`` (level k > 1) and carry ``__mirror_of__ = <node>``. Returns each
+    node's last copy; ``origin``, if given, gets every copy -> the node it copies.
     """
     latest: dict[Node, Node] = {}
     top = max(counts.values(), default=0)
@@ -174,6 +211,8 @@ def mirror_copies(graph: Graph, counts: Mapping[Node, int]) -> dict[Node, Node]:
                 name = f"{v.name}_mirror" + (str(k) if k > 1 else "")
                 attrs = MappingProxyType({**v.attrs, MIRROR_OF: v.name})
                 latest[v] = Node(v.op, name, inputs, attrs, v.params, v.num_outputs, v.span)
+                if origin is not None:
+                    origin[latest[v]] = v
     return latest
 
 
@@ -278,13 +317,73 @@ def gradient(graph: Graph, wrt: Sequence[str] | None = None, *, grad_sum_cap: in
             total = Entry(make_node("zeros_like", f"{name}_grad_zeros", [table[v][0]]), 0)
         grads.append(total)
     order.collect(grads)
-    outputs = (*graph.outputs, *grads)
-    # backward nodes and head gradients the gradients need: one sweep against creation order
+    return _joint(graph, order, grads, copies, tuple(head_vars), tuple(wrt), tuple(head_names))
+
+
+def _joint(graph: Graph, order: _Order, grads: Sequence[Entry], copies: Mapping[Node, Node],
+           head_vars: tuple[Node, ...], wrt: tuple[str, ...],
+           head_names: tuple[str | None, ...]) -> JointGraph:
+    """Step 4's graph: the backward nodes and head gradients the gradients need (one sweep
+    against creation order), after the forward nodes."""
     needed = {e.node for e in grads}
     for node in reversed(order.nodes):
         if node in needed:
             needed.update([e.node for e in node.inputs])
     backward = tuple([n for n in order.nodes if n in needed])
     inputs = graph.inputs + tuple(v for v in head_vars if v in needed)
-    joint = Graph(inputs, graph.nodes + backward, outputs)
-    return JointGraph(joint, len(graph.outputs), tuple(wrt), tuple(head_names))
+    joint = Graph(inputs, graph.nodes + backward, (*graph.outputs, *grads))
+    replay = Replay(tuple(order.nodes), tuple(order.calls), copies, head_vars)
+    return JointGraph(joint, len(graph.outputs), wrt, head_names, replay)
+
+
+def remirror(joint: JointGraph, graph: Graph, mirror: Mapping[Node, int] | None
+             ) -> tuple[JointGraph, dict[Node, Node]]:
+    """The joint graph ``gradient`` makes of ``graph`` with mirror counts ``mirror``, derived
+    from ``joint`` (made by ``gradient`` of the same graph, ``wrt`` and ``grad_sum_cap``, with
+    any mirror counts) without calling a gradient rule (see the module docstring).
+
+    Algorithm: make the copies for ``mirror`` (``mirror_copies``); walk the nodes ``joint``'s
+    pass created, in creation order: skip its copies, remake every other node whose inputs
+    read a forward node (or one of the old copies) that now has another reader target, or a
+    remade node (the rest are shared with ``joint``); replay the placements on the remade
+    entries, which places each new copy right before the first backward node reading it, as
+    the pass does; keep what the gradients need. O(nodes + edges).
+
+    Returns:
+        the joint graph, and ``origin``: every node of it that ``joint`` lacks -> a node of
+        ``joint`` with the same output shapes and dtypes (its old self, or for a copy the
+        forward node it copies).
+
+    Raises:
+        ValueError: ``joint`` has no ``replay`` (it was not made by ``gradient``).
+    """
+    replay = joint.replay
+    if replay is None:
+        raise ValueError("remirror: the joint graph was not made by gradient()")
+    origin: dict[Node, Node] = {}  # every level's copy stands for the node it copies
+    copies = mirror_copies(graph, mirror or {}, origin)
+    target: dict[Node, Node] = dict(copies)  # old node -> the node its readers read now
+    for v, top in replay.copies.items():
+        target[top] = copies.get(v, v)
+    old_copies = {c for c in replay.created if MIRROR_OF in c.attrs}
+    get = target.get
+    for node in replay.created:
+        if node in old_copies:
+            continue
+        inputs = node.inputs
+        if any(e.node in target for e in inputs):
+            new = Node(node.op, node.name, tuple([Entry(get(e.node, e.node), e.index)
+                                                  for e in inputs]),
+                       node.attrs, node.params, node.num_outputs, node.span)
+            target[node] = new
+            origin[new] = node
+
+    def moved(entries: Sequence[Entry | None]) -> list[Entry | None]:
+        return [None if e is None else Entry(get(e.node, e.node), e.index) for e in entries]
+    order = _Order({*graph.inputs, *graph.nodes, *replay.head_vars})
+    for call in replay.calls:
+        order.collect(moved(call))
+    grads = moved(joint.grad_outputs)
+    out = _joint(graph, order, grads, copies, replay.head_vars,  # type: ignore[arg-type]
+                 joint.wrt, joint.head_grads)
+    return out, origin

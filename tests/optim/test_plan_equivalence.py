@@ -1,8 +1,9 @@
 """The planners' fast paths give what their plain forms give, on random DAGs (Hypothesis).
 
 Each fast path (numpy liveness, the numpy sweep without sharing, hinted shape and dtype
-seeding, forward-shape hints for a first plan) is compared with a plain loop written here,
-on the joint graphs of random networks, with and without recomputation.
+seeding, forward-shape hints for a first plan, variants derived from a first plan) is compared
+with a plain loop written here or with the plan made from scratch, on the joint graphs of
+random networks, with and without recomputation.
 """
 from __future__ import annotations
 
@@ -124,3 +125,47 @@ def test_forward_shape_hints_give_the_same_first_plan(net):
     assert named(plain.shapes) == named(hinted.shapes)
     assert plain.plan.planned_bytes == hinted.plan.planned_bytes
     assert plain.plan.storage_bytes == hinted.plan.storage_bytes
+
+
+def _named_plan(net):
+    """A plan's facts by output name: shapes, dtypes, bytes, arena offsets, in-place pairs."""
+    plan = net.plan
+    offsets = {output_name(e): plan.arena.offsets[sid] for e, sid in plan.storage.items()}
+    return ([(output_name(e), net.shapes[e], net.dtypes[e], plan.nbytes.get(e))
+             for e in net.joint.graph.entries()],
+            offsets, sorted((output_name(o), output_name(i)) for o, i in plan.inplace.items()),
+            plan.planned_bytes, plan.arena.live_peak)
+
+
+@EXAMPLES
+@given(net=random_net(), first=st.sampled_from(["none", "cheap", "half"]),
+       then=st.sampled_from(["none", "cheap", "half", "twice"]))
+def test_derived_variants_equal_plans_made_from_scratch(net, first, then):
+    # the first plan may recompute too (the sublinear search's first plan does)
+    graph = net.graph
+    cheap = drop_cheap(graph)
+    ops = [n for n in graph.nodes if not n.opdef.is_loss]
+    counts = {"none": {}, "cheap": cheap, "half": {n: 1 for n in ops[::2]},
+              "twice": {n: 2 for n in ops[1::2]}}
+    base = _plan(net, counts[first])
+    derived = _plan(net, counts[then], PlanHints.of(base))
+    fresh = _plan(net, counts[then])
+    assert derived.joint.graph is not fresh.joint.graph
+    assert str(derived.joint.graph) == str(fresh.joint.graph)
+    assert _named_plan(derived) == _named_plan(fresh)
+
+
+def test_no_derive_plans_every_variant_from_scratch(monkeypatch):
+    import optim.pipeline as pipeline
+    from examples import mlp
+    net = mlp.get_symbol()
+    base = _plan(net, {})
+    calls = []
+    real = pipeline.remirror
+    monkeypatch.setattr(pipeline, "remirror", lambda *a: calls.append(1) or real(*a))
+    derived = _plan(net, drop_cheap(net.graph), PlanHints.of(base))
+    assert calls == [1]
+    monkeypatch.setenv("NO_DERIVE", "1")
+    fresh = _plan(net, drop_cheap(net.graph), PlanHints.of(base))
+    assert calls == [1]
+    assert _named_plan(derived) == _named_plan(fresh)

@@ -1,10 +1,13 @@
 """Structure of the joint forward+backward graph."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 import symbol as sym
 from symbol.errors import SymbolError
+from symbol.gradient import MIRROR_OF, remirror
 
 
 def test_joint_graph_names_backward_nodes_after_forward_nodes():
@@ -57,3 +60,52 @@ def test_gradient_names_are_deterministic():
 def test_unknown_wrt_is_an_error():
     with pytest.raises(SymbolError, match="'z' is not a variable"):
         sym.gradient(sym.Variable("x").graph, ["z"])
+
+
+def _random_counts(graph, seed, levels=2):
+    """Mirror counts for a random subset of the forward graph's non-loss operators."""
+    import random
+    rng = random.Random(seed)
+    nodes = [n for n in graph.nodes if not n.opdef.is_loss]
+    return {n: rng.randint(1, levels) for n in nodes if rng.random() < 0.4}
+
+
+def _example_nets():
+    from examples import lstm, mlp, resnet, resnet_postact
+    yield mlp.get_symbol()
+    yield resnet.get_symbol(units=(1, 1, 1, 1))
+    yield resnet_postact.get_symbol(units=(1, 1, 1))
+    yield lstm.get_symbol(seq_len=12, num_hidden=8)  # 12 steps: sums beyond the cap of 8
+
+
+@pytest.mark.parametrize("net", list(_example_nets()), ids=lambda n: n.list_outputs()[0])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_remirror_makes_the_graph_gradient_makes(net, seed):
+    graph = net.graph
+    wrt = [a for a in net.list_arguments() if not a.endswith(("data", "label"))]
+    counts = _random_counts(graph, seed)
+    want = sym.gradient(graph, wrt, mirror=counts)
+    for base in (sym.gradient(graph, wrt), sym.gradient(graph, wrt,
+                                                        mirror=_random_counts(graph, 9, 1))):
+        got, origin = remirror(base, graph, counts)
+        assert str(got.graph) == str(want.graph)
+        assert got.wrt == want.wrt and got.head_grads == want.head_grads
+        assert got.num_forward == want.num_forward
+        old = {*base.graph.inputs, *base.graph.nodes}
+        new_nodes = [n for n in (*got.graph.inputs, *got.graph.nodes) if n not in old]
+        assert new_nodes and set(new_nodes) <= set(origin)
+        for n in new_nodes:  # a copy stands for its forward node, a remade node for its old self
+            src = origin[n]
+            assert src.op == n.op and src in old
+            assert src.name == n.attrs.get(MIRROR_OF, n.name)
+        again, _ = remirror(got, graph, {})  # and back: the graph without recomputation
+        assert str(again.graph) == str(sym.gradient(graph, wrt).graph)
+
+
+def test_remirror_needs_a_graph_made_by_gradient():
+    x = sym.Variable("x")
+    y = sym.Activation(x, act_type="relu", name="r")
+    joint = sym.gradient(y.graph, ["x"])
+    bare = dataclasses.replace(joint, replay=None)
+    with pytest.raises(ValueError, match="not made by gradient"):
+        remirror(bare, y.graph, {y.graph.nodes[0]: 1})
