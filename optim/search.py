@@ -22,8 +22,9 @@
 Complexity: one joint-graph plan per strategy (plus one without recomputation when step 5's
 bound does not settle it, plus at most ``_FALLBACK_PLANS``); for the sublinear search one per
 distinct candidate (at most six), plus one when a child process scored the winner. The
-candidates share their process's first plan's shapes and dtypes (``PlanHints``; the first plan
-itself reads the forward graph's shapes by node name, for the recomputed copies); they are scored
+candidates are derived from their process's first plan (``PlanHints``: joint graph, shapes and
+dtypes, no gradient, shape or dtype rule; ``symbol.gradient.remirror``; the first plan itself
+reads the forward graph's shapes by node name, for the recomputed copies); they are scored
 in up to ``SUBLINEAR_SEARCH_JOBS`` processes (``optim.parallel``; default one per CPU, at most
 three, for graphs of 2000 nodes or more); ``Graph.verify`` runs on the plan returned only, and
 only the best plan so far is kept.
@@ -225,9 +226,9 @@ class _Candidate(NamedTuple):
 class _Planner:
     """Plans mirror variants of one network for ``plan_training`` (steps 2-5, 7).
 
-    ``plan(counts, hints, verify)`` plans one variant. Every variant of the joint graph names
-    its nodes alike, so the first plan's shapes and dtypes (``PlanHints``) serve the others;
-    only the plan returned is verified. The plan without recomputation is made at most once.
+    ``plan(counts, hints, verify)`` plans one variant. The others derive from the first plan
+    (``PlanHints.of``: its joint graph, shapes and dtypes); only the plan returned is verified.
+    The plan without recomputation is made at most once.
     """
 
     def __init__(self, graph: Graph, fwd_shapes: Mapping[Entry, Any],
@@ -254,7 +255,7 @@ class _Planner:
 
     def run(self, counts: Mapping[Node, int]) -> NetworkPlan:
         """Plan one variant (unverified). The first plan reuses the forward shapes already
-        inferred (``forward_hints``), later ones the first plan's shapes and dtypes too."""
+        inferred (``forward_hints``), later ones derive from the first plan."""
         hints = self.hints or self.forward_hints
         net = self._plan(counts, hints, False)
         if self.hints is None:
