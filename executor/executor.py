@@ -112,8 +112,11 @@ class Executor:
                 flags=self.flags, dtypes={k: dtype_name(v.dtype) for k, v in bound.items()},
                 default_dtype=dtype_name(_float_dtype(arg_dict)))
         self.mirror_plan, net = planned
-        self.joint: JointGraph = net.joint
-        self.shapes, self.dtypes, self.plan = net.shapes, net.dtypes, net.plan
+        # what only planning needs goes: the gradient pass's replay, and a derived plan's
+        # shapes read through its planner's first plan (which they would keep alive)
+        self.joint: JointGraph = replace(net.joint, replay=None)
+        self.shapes = net.shapes if isinstance(net.shapes, dict) else dict(net.shapes)
+        self.dtypes, self.plan = net.dtypes, net.plan
         self.strategy = self.plan.strategy
         self.state: dict[str, Any] = {"is_train": False, "step": 0,
                                       "seed": int(torch.randint(0, 2**31 - 1, ()).item())}

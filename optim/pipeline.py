@@ -65,7 +65,8 @@ class PlanHints:
         base: a plan of the same network (graph, input shapes and dtypes, gradient
             requests and planner flags; any mirror counts): variants derive their joint graph,
             shapes, dtypes and sizes from it (``symbol.gradient.remirror``), and ``shapes``
-            and ``dtypes`` go unused.
+            and ``dtypes`` go unused. ``plan_network`` checks that it is the same network
+            (``_same_network``) and ignores hints with a base of another one.
     """
 
     shapes: Mapping[str, tuple[Any, ...]]
@@ -235,7 +236,9 @@ def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[s
     wrt = [n for n, r in grad_req.items() if r != "null"]
     mirror = None if flags.no_mirror else mirror
     base = hints.base if hints else None
-    if base is not None and base.joint.replay is not None and not flags.no_derive:
+    if base is not None and not _same_network(base, graph, shapes, dtypes, wrt, flags):
+        hints = base = None  # hints of another network: not trusted, planned from scratch
+    if base is not None and not flags.no_derive:
         joint, origin = _run("gradient", done, lambda: remirror(base.joint, graph, mirror))
         if verify:
             _run("verify", done, joint.graph.verify)
@@ -263,6 +266,23 @@ def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[s
                                     hints=dtype_hints))
     return _planned(joint, all_shapes, types, entry_bytes(all_shapes, types), grad_req, aux,
                     strategy, flags, done)
+
+
+def _same_network(base: NetworkPlan, graph: Graph, shapes: Mapping[str, Any],
+                  dtypes: Mapping[str, str] | None, wrt: Sequence[str],
+                  flags: PlannerFlags) -> bool:
+    """Whether a variant of ``graph`` may use ``base``'s facts: a plan by ``gradient`` of the
+    same forward graph, gradients and ``grad_sum_cap``, with the same input shapes and given
+    dtypes."""
+    replay, joint = base.joint.replay, base.joint
+    if replay is None or replay.grad_sum_cap != flags.grad_sum_cap:
+        return False
+    if joint.wrt != tuple(wrt) or joint.graph.nodes[:len(graph.nodes)] != graph.nodes:
+        return False
+    inputs = {v.name: Entry(v, 0) for v in joint.graph.inputs}
+    return (all(n in inputs and base.shapes[inputs[n]] == tuple(s) for n, s in shapes.items())
+            and all(n in inputs and base.dtypes[inputs[n]] == t
+                    for n, t in (dtypes or {}).items()))
 
 
 def _derived(base: NetworkPlan, joint: JointGraph, origin: Mapping[Node, Node]

@@ -51,12 +51,14 @@ class Replay(NamedTuple):
         calls: the entries of every placement that placed a node (``_Order.collect``), in order.
         copies: the pass's copies (forward node -> its last copy, which backward nodes read).
         head_vars: the head-gradient variables the pass made.
+        grad_sum_cap: the pass's ``grad_sum_cap`` (a variant derived from it has the same).
     """
 
     created: tuple[Node, ...]
     calls: tuple[tuple[Entry | None, ...], ...]
     copies: Mapping[Node, Node]
     head_vars: tuple[Node, ...]
+    grad_sum_cap: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -317,12 +319,13 @@ def gradient(graph: Graph, wrt: Sequence[str] | None = None, *, grad_sum_cap: in
             total = Entry(make_node("zeros_like", f"{name}_grad_zeros", [table[v][0]]), 0)
         grads.append(total)
     order.collect(grads)
-    return _joint(graph, order, grads, copies, tuple(head_vars), tuple(wrt), tuple(head_names))
+    return _joint(graph, order, grads, copies, tuple(head_vars), tuple(wrt), tuple(head_names),
+                  grad_sum_cap)
 
 
 def _joint(graph: Graph, order: _Order, grads: Sequence[Entry], copies: Mapping[Node, Node],
            head_vars: tuple[Node, ...], wrt: tuple[str, ...],
-           head_names: tuple[str | None, ...]) -> JointGraph:
+           head_names: tuple[str | None, ...], grad_sum_cap: int) -> JointGraph:
     """Step 4's graph: the backward nodes and head gradients the gradients need (one sweep
     against creation order), after the forward nodes."""
     needed = {e.node for e in grads}
@@ -332,7 +335,7 @@ def _joint(graph: Graph, order: _Order, grads: Sequence[Entry], copies: Mapping[
     backward = tuple([n for n in order.nodes if n in needed])
     inputs = graph.inputs + tuple(v for v in head_vars if v in needed)
     joint = Graph(inputs, graph.nodes + backward, (*graph.outputs, *grads))
-    replay = Replay(tuple(order.nodes), tuple(order.calls), copies, head_vars)
+    replay = Replay(tuple(order.nodes), tuple(order.calls), copies, head_vars, grad_sum_cap)
     return JointGraph(joint, len(graph.outputs), wrt, head_names, replay)
 
 
@@ -385,5 +388,5 @@ def remirror(joint: JointGraph, graph: Graph, mirror: Mapping[Node, int] | None
         order.collect(moved(call))
     grads = moved(joint.grad_outputs)
     out = _joint(graph, order, grads, copies, replay.head_vars,  # type: ignore[arg-type]
-                 joint.wrt, joint.head_grads)
+                 joint.wrt, joint.head_grads, replay.grad_sum_cap)
     return out, origin

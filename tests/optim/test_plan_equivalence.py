@@ -169,3 +169,27 @@ def test_no_derive_plans_every_variant_from_scratch(monkeypatch):
     fresh = _plan(net, drop_cheap(net.graph), PlanHints.of(base))
     assert calls == [1]
     assert _named_plan(derived) == _named_plan(fresh)
+
+
+def test_hints_of_another_network_are_not_derived_from(monkeypatch):
+    import optim.pipeline as pipeline
+    from examples import mlp
+    net = mlp.get_symbol()
+    calls = []
+    real = pipeline.remirror
+    monkeypatch.setattr(pipeline, "remirror", lambda *a: calls.append(1) or real(*a))
+    reqs = default_grad_req(net.list_arguments(), ["data"])
+    base = plan_network(net.graph, {"data": (2, 784)}, grad_req=reqs)
+    hints = PlanHints.of(base)
+    counts = drop_cheap(net.graph)
+    # another batch, another gradient request, another dtype: each planned from scratch
+    for shapes, req, dtypes in (({"data": (3, 784)}, reqs, None),
+                                ({"data": (2, 784)}, {**reqs, "data": "write"}, None),
+                                ({"data": (2, 784)}, reqs, {"data": "float64"})):
+        got = plan_network(net.graph, shapes, grad_req=req, mirror=counts, hints=hints,
+                           dtypes=dtypes)
+        fresh = plan_network(net.graph, shapes, grad_req=req, mirror=counts, dtypes=dtypes)
+        assert _named_plan(got) == _named_plan(fresh)
+    assert calls == []
+    plan_network(net.graph, {"data": (2, 784)}, grad_req=reqs, mirror=counts, hints=hints)
+    assert calls == [1]
