@@ -17,7 +17,7 @@ import gc
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from symbol.errors import SymbolError
 from symbol.gradient import JointGraph, gradient, remirror
@@ -27,7 +27,7 @@ from symbol.infer_shape import infer_shape, infer_type, output_hints
 from .flags import PlannerFlags, read_flags
 from .memory import MemoryPlan, auto_match_range, check_memory_plan, entry_bytes, plan_memory
 
-__all__ = ["PassError", "NetworkPlan", "PlanHints", "plan_network", "owned_gradients",
+__all__ = ["PassError", "NetworkPlan", "FirstPlan", "PlanHints", "plan_network", "owned_gradients",
            "external_classes", "update_points", "default_grad_req", "resolve_strategy",
            "collector_paused"]
 
@@ -47,6 +47,16 @@ class NetworkPlan:
 
     def summary(self) -> str:
         return f"{self.joint.summary()}; {self.plan.summary()}"
+
+
+class FirstPlan(NamedTuple):
+    """What later variants derive from a first plan (``PlanHints.base``): its joint graph and
+    every entry's shape, dtype and bytes; not its memory plan, which may then be freed."""
+
+    joint: JointGraph
+    shapes: Mapping[Entry, Any]
+    dtypes: Mapping[Entry, str | None]
+    nbytes: Mapping[Entry, int]
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,15 +82,16 @@ class PlanHints:
     shapes: Mapping[str, tuple[Any, ...]]
     dtypes: Mapping[str, tuple[Any, ...]]
     forward: Mapping[Entry, Any] | None = None
-    base: NetworkPlan | None = None
+    base: FirstPlan | None = None
 
     @staticmethod
     def of(net: NetworkPlan, forward: Mapping[Entry, Any] | None = None) -> PlanHints:
         """The hints of a planned network (``forward``: see the attribute): the plan itself
         when its variants can derive from it (``base``), else its shapes and dtypes by name."""
+        first = FirstPlan(net.joint, net.shapes, net.dtypes, net.plan.nbytes)
         if net.joint.replay is not None:
-            return PlanHints({}, {}, forward, net)
-        return PlanHints(*_by_name(net), forward)
+            return PlanHints({}, {}, forward, first)
+        return PlanHints(*_by_name(first), forward)
 
     def by_name(self) -> tuple[Mapping[str, tuple[Any, ...]], Mapping[str, tuple[Any, ...]]]:
         """``(shapes, dtypes)`` by node name, read off ``base`` if they were not given."""
@@ -89,9 +100,9 @@ class PlanHints:
         return self.shapes, self.dtypes
 
 
-def _by_name(net: NetworkPlan) -> tuple[dict[str, tuple[Any, ...]], dict[str, tuple[Any, ...]]]:
-    graph = net.joint.graph
-    return output_hints(graph, net.shapes), output_hints(graph, net.dtypes)
+def _by_name(first: FirstPlan) -> tuple[dict[str, tuple[Any, ...]], dict[str, tuple[Any, ...]]]:
+    graph = first.joint.graph
+    return output_hints(graph, first.shapes), output_hints(graph, first.dtypes)
 
 
 @contextmanager
@@ -268,7 +279,7 @@ def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[s
                     strategy, flags, done)
 
 
-def _same_network(base: NetworkPlan, graph: Graph, shapes: Mapping[str, Any],
+def _same_network(base: FirstPlan, graph: Graph, shapes: Mapping[str, Any],
                   dtypes: Mapping[str, str] | None, wrt: Sequence[str],
                   flags: PlannerFlags) -> bool:
     """Whether a variant of ``graph`` may use ``base``'s facts: a plan by ``gradient`` of the
@@ -285,7 +296,7 @@ def _same_network(base: NetworkPlan, graph: Graph, shapes: Mapping[str, Any],
                     for n, t in (dtypes or {}).items()))
 
 
-def _derived(base: NetworkPlan, joint: JointGraph, origin: Mapping[Node, Node]
+def _derived(base: FirstPlan, joint: JointGraph, origin: Mapping[Node, Node]
              ) -> tuple[Mapping[Entry, Any], Mapping[Entry, str | None], dict[Entry, int]]:
     """Shapes, dtypes and bytes of every entry of ``joint``, a variant of ``base.joint``
     (``remirror``): each node's outputs have those of the node of ``base`` it stands for.
@@ -296,7 +307,7 @@ def _derived(base: NetworkPlan, joint: JointGraph, origin: Mapping[Node, Node]
     olds = [e if e.node not in origin else Entry(origin[e.node], e.index) for e in entries]
     return (_Through(base.shapes, origin, table, len(entries)),
             dict(zip(entries, map(base.dtypes.__getitem__, olds))),
-            dict(zip(entries, map(base.plan.nbytes.__getitem__, olds))))
+            dict(zip(entries, map(base.nbytes.__getitem__, olds))))
 
 
 class _Through(Mapping[Entry, Any]):

@@ -300,32 +300,36 @@ class _Planner:
         Raises:
             MirrorError: no plan fits; names the smallest planned bytes found.
         """
+        small = len(self.graph.nodes) <= FULL_LADDER
         base = self.counted({})
         if base.plan.planned_bytes <= limit:
             return self._described("optimal", {}, base, budget=limit,
                                    note="no recomputation needed"), _verified(base)
+        base_bytes, base_joint = base.plan.planned_bytes, base.joint
         candidates = eligible(self.graph)
         if not candidates:  # nothing can be recomputed
-            raise _cannot_meet(limit, (base.plan.planned_bytes, "none"), fixed)
+            raise _cannot_meet(limit, (base_bytes, "none"), fixed)
         if len(candidates) <= EXHAUSTIVE:
             return self._exhaustive(candidates, limit, fixed)
         sizes = base.plan.nbytes  # the arena places every value aligned: so does the model
+        if not small:  # the variants need the first plan's facts only (``FirstPlan``): its
+            self.unmirrored = None  # memory plan is freed for theirs (re-planned if needed)
+            del base
 
         def nbytes(e: Entry) -> int:
             return align(sizes.get(e, 0))
-        by_name = saved_bytes(base.joint, nbytes)
+        by_name = saved_bytes(base_joint, nbytes)
         saved = {n: by_name.get(n.name, 0) for n in self.graph.nodes}
         stages, tail, light = stage_model(self.graph, self.groups, nbytes, saved, self.cost)
         # what the chain model leaves out (gradient accumulators of shared weights, the head's
         # backward): the exact plan without recomputation against the model's own
         everything = tuple((a, a + 1, "store") for a in range(len(stages)))
         top = model_peak(stages, everything, tail)
-        overhead = max(0, base.plan.planned_bytes - top)
+        overhead = max(0, base_bytes - top)
         # the model budgets tried form one ladder, whatever the budget (top * LADDER**j), so
         # that a smaller budget chooses among the same plans as a larger one
         tried: dict[int, _Candidate | None] = {}
         planned: dict[frozenset[tuple[Node, int]], tuple[float, int, NetworkPlan]] = {}
-        small = len(self.graph.nodes) <= FULL_LADDER
         costs = Costs(stages)  # every piece's model costs, shared by the rungs' solves
 
         solved: dict[int, Solution | None] = {}
@@ -386,7 +390,7 @@ class _Planner:
         milp_note = ""
         if milp and stages and not is_chain(self.graph, stages):
             terms = stage_terms(self.graph, stages, tail, nbytes, saved, self.cost)
-            found, milp_note = self._milp(terms, stages, limit, base.plan.planned_bytes)
+            found, milp_note = self._milp(terms, stages, limit, base_bytes)
             considered += found
             best = [fits[0]] if fits else []
             if best and best[0].model is not None and not small:
@@ -395,7 +399,7 @@ class _Planner:
                           key=lambda c: (c.flops, c.bytes))
         seen = sorted(((int(top * LADDER ** c.rank), c.bytes) for c in considered
                        if c.model is not None and c.rank != MILP_RANK), reverse=True)
-        smallest = min([(base.plan.planned_bytes, "none"),
+        smallest = min([(base_bytes, "none"),
                         *((c.bytes, "optimal") for c in considered)])
         if not fits:
             mplan, net = self._optimal_fallback(limit, search_jobs, smallest, seen, fixed)

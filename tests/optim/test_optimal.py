@@ -92,6 +92,22 @@ def test_random_dags_fit_the_budget_and_are_monotone(net):
     _check_fits_and_monotone(net)
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=st.one_of(random_chain(), random_net()))
+def test_the_ladder_search_of_large_graphs_fits_the_budget(net):
+    # graphs above FULL_LADDER nodes search the ladder in few exact plans and free the first
+    # plan's memory plan (re-planned where a fallback needs it): here on small graphs
+    from unittest import mock
+
+    import optim.search as search
+    base, budgets = _fractions(net, (0.3, 0.55, 0.75, 0.9))
+    with mock.patch.object(search, "FULL_LADDER", 0):
+        for budget in budgets:
+            _outcome(net, budget)
+        got = _outcome(net, base)
+    assert got is not None and got[1] == 0
+
+
 def _brute_force(net, budget):
     """(extra FLOPs, planned bytes) of the best keep/recompute choice, planned exactly."""
     graph = net.graph
