@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from optim.liveness import analyze_liveness, value_slots
 from optim.memory import _sweep, colour_nodes
 from optim.mirror import drop_cheap
+from optim.flags import PlannerFlags
 from optim.pipeline import PlanHints, default_grad_req, plan_network
 from symbol.graph import Entry, output_name
 from symbol.infer_shape import infer_shape, infer_type, output_hints
@@ -182,13 +183,17 @@ def test_hints_of_another_network_are_not_derived_from(monkeypatch):
     base = plan_network(net.graph, {"data": (2, 784)}, grad_req=reqs)
     hints = PlanHints.of(base)
     counts = drop_cheap(net.graph)
-    # another batch, another gradient request, another dtype: each planned from scratch
-    for shapes, req, dtypes in (({"data": (3, 784)}, reqs, None),
-                                ({"data": (2, 784)}, {**reqs, "data": "write"}, None),
-                                ({"data": (2, 784)}, reqs, {"data": "float64"})):
+    # another batch, gradient request, dtype or sum cap: each planned from scratch
+    capped = PlannerFlags(grad_sum_cap=1)
+    for shapes, req, dtypes, flags in (({"data": (3, 784)}, reqs, None, None),
+                                       ({"data": (2, 784)}, {**reqs, "data": "write"}, None,
+                                        None),
+                                       ({"data": (2, 784)}, reqs, {"data": "float64"}, None),
+                                       ({"data": (2, 784)}, reqs, None, capped)):
         got = plan_network(net.graph, shapes, grad_req=req, mirror=counts, hints=hints,
-                           dtypes=dtypes)
-        fresh = plan_network(net.graph, shapes, grad_req=req, mirror=counts, dtypes=dtypes)
+                           dtypes=dtypes, flags=flags)
+        fresh = plan_network(net.graph, shapes, grad_req=req, mirror=counts, dtypes=dtypes,
+                             flags=flags)
         assert _named_plan(got) == _named_plan(fresh)
     assert calls == []
     plan_network(net.graph, {"data": (2, 784)}, grad_req=reqs, mirror=counts, hints=hints)
