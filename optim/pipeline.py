@@ -87,11 +87,10 @@ class PlanHints:
     @staticmethod
     def of(net: NetworkPlan, forward: Mapping[Entry, Any] | None = None) -> PlanHints:
         """The hints of a planned network (``forward``: see the attribute): the plan itself
-        when its variants can derive from it (``base``), else its shapes and dtypes by name."""
-        first = FirstPlan(net.joint, net.shapes, net.dtypes, net.plan.nbytes)
-        if net.joint.replay is not None:
-            return PlanHints({}, {}, forward, first)
-        return PlanHints(*_by_name(first), forward)
+        (``base``), from which variants derive, or read shapes and dtypes by name with
+        ``NO_DERIVE`` (``by_name``)."""
+        return PlanHints({}, {}, forward,
+                         FirstPlan(net.joint, net.shapes, net.dtypes, net.plan.nbytes))
 
     def by_name(self) -> tuple[Mapping[str, tuple[Any, ...]], Mapping[str, tuple[Any, ...]]]:
         """``(shapes, dtypes)`` by node name, read off ``base`` if they were not given."""
@@ -101,6 +100,7 @@ class PlanHints:
 
 
 def _by_name(first: FirstPlan) -> tuple[dict[str, tuple[Any, ...]], dict[str, tuple[Any, ...]]]:
+    """A first plan's output shapes and dtypes by node name (``output_hints``)."""
     graph = first.joint.graph
     return output_hints(graph, first.shapes), output_hints(graph, first.dtypes)
 
@@ -254,7 +254,8 @@ def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[s
         if verify:
             _run("verify", done, joint.graph.verify)
         all_shapes, types, nbytes = _derived(base, joint, origin)
-        return _planned(joint, all_shapes, types, nbytes, grad_req, aux, strategy, flags, done)
+        return _planned(joint, all_shapes, types, nbytes, grad_req, wrt, aux, strategy, flags,
+                        done)
     joint = _run("gradient", done,
                  lambda: gradient(graph, wrt, grad_sum_cap=flags.grad_sum_cap, mirror=mirror))
     if verify:
@@ -275,8 +276,8 @@ def plan_network(graph: Graph, shapes: Mapping[str, Any], *, grad_req: Mapping[s
     types = _run("infer_type", done,
                  lambda: infer_type(joint.graph, dict(dtypes or {}), default=default_dtype,
                                     hints=dtype_hints))
-    return _planned(joint, all_shapes, types, entry_bytes(all_shapes, types), grad_req, aux,
-                    strategy, flags, done)
+    return _planned(joint, all_shapes, types, entry_bytes(all_shapes, types), grad_req, wrt,
+                    aux, strategy, flags, done)
 
 
 def _same_network(base: FirstPlan, graph: Graph, shapes: Mapping[str, Any],
@@ -302,10 +303,9 @@ def _derived(base: FirstPlan, joint: JointGraph, origin: Mapping[Node, Node]
     (``remirror``): each node's outputs have those of the node of ``base`` it stands for.
     Bytes and dtypes, which the memory plan reads, are dicts; shapes are read through
     ``origin`` on demand (``_Through``)."""
-    table = joint.graph.node_entries
-    entries = list(chain.from_iterable(table.values()))
+    entries = list(joint.graph.entries())
     olds = [e if e.node not in origin else Entry(origin[e.node], e.index) for e in entries]
-    return (_Through(base.shapes, origin, table, len(entries)),
+    return (_Through(base.shapes, origin, joint.graph.node_entries, len(entries)),
             dict(zip(entries, map(base.dtypes.__getitem__, olds))),
             dict(zip(entries, map(base.nbytes.__getitem__, olds))))
 
@@ -335,10 +335,10 @@ class _Through(Mapping[Entry, Any]):
 
 def _planned(joint: JointGraph, all_shapes: Mapping[Entry, Any],
              types: Mapping[Entry, str | None], nbytes: Mapping[Entry, int],
-             grad_req: Mapping[str, str], aux: Sequence[str], strategy: str,
-             flags: PlannerFlags, done: list[str]) -> NetworkPlan:
-    """The memory plan of a differentiated, shaped and typed network."""
-    wrt = [n for n, r in grad_req.items() if r != "null"]
+             grad_req: Mapping[str, str], wrt: Sequence[str], aux: Sequence[str],
+             strategy: str, flags: PlannerFlags, done: list[str]) -> NetworkPlan:
+    """The memory plan of a differentiated, shaped and typed network (``wrt``: the arguments
+    of ``grad_req`` that get a gradient)."""
     owned = owned_gradients(joint, grad_req)
     released = update_points(joint, owned) if flags.update_in_backward else {}
     ext = external_classes(joint, aux=aux, with_grad=wrt,

@@ -368,18 +368,15 @@ def remirror(joint: JointGraph, graph: Graph, mirror: Mapping[Node, int] | None
     target: dict[Node, Node] = dict(copies)  # old node -> the node its readers read now
     for v, top in replay.copies.items():
         target[top] = copies.get(v, v)
-    old_copies = {c for c in replay.created if MIRROR_OF in c.attrs}
-    get = target.get
     for node in replay.created:
-        if node in old_copies:
+        if MIRROR_OF in node.attrs:  # an old copy: the new ones are made above
             continue
-        inputs = node.inputs
-        if any(e.node in target for e in inputs):
-            new = Node(node.op, node.name, tuple([Entry(get(e.node, e.node), e.index)
-                                                  for e in inputs]),
-                       node.attrs, node.params, node.num_outputs, node.span)
+        if any(e.node in target for e in node.inputs):
+            new = Node(node.op, node.name, _read_copies(node.inputs, target), node.attrs,
+                       node.params, node.num_outputs, node.span)
             target[node] = new
             origin[new] = node
+    get = target.get
 
     def moved(entries: Sequence[Entry | None]) -> list[Entry | None]:
         return [None if e is None else Entry(get(e.node, e.node), e.index) for e in entries]

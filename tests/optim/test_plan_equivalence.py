@@ -100,15 +100,16 @@ def test_sweep_without_sharing_equals_the_plain_sweep(net, recompute):
 def test_hinted_shapes_and_dtypes_equal_the_rules(net, recompute):
     first = _plan(net, {})
     joint = _plan(net, drop_cheap(net.graph) if recompute else {}).joint
-    hints = PlanHints.of(first)
+    by_shape, by_dtype = PlanHints.of(first).by_name()
+    assert by_shape and by_dtype
     fwd = infer_shape(net.graph, SHAPES)
     known = dict(SHAPES)
     known.update({name: fwd[e] for name, e in zip(joint.head_grads, joint.forward_outputs,
                                                   strict=True) if name is not None})
     graph = joint.graph
-    assert (infer_shape(graph, known, hints.shapes, given=fwd)
+    assert (infer_shape(graph, known, by_shape, given=fwd)
             == infer_shape(graph, known, given=fwd))
-    assert infer_type(graph, {}, hints=hints.dtypes) == infer_type(graph, {})
+    assert infer_type(graph, {}, hints=by_dtype) == infer_type(graph, {})
 
 
 @EXAMPLES
